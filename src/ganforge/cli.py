@@ -1,0 +1,213 @@
+"""The ``ganforge`` command. Each subcommand is a small function; errors meant for the user are
+``GanforgeError`` and become one line on stderr with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import TrainConfig, read_config_file
+from .errors import GanforgeError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+# CLI flag -> config field, for every field that `train` can set.
+_TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
+                 "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "seed", "device",
+                 "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init"]
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a GAN (default: the fast DCGAN on MNIST)",
+                       description="Train a preset on a dataset. Flags override the config file, which "
+                                   "overrides the preset's defaults.")
+    p.add_argument("--preset", help="model recipe (see 'ganforge presets'); default dcgan-28-fast")
+    p.add_argument("--dataset", help="mnist, fashion-mnist, mnist-sample, stacked-mnist or folder:PATH")
+    p.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (else $GANFORGE_DATA_DIR)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int, help="total steps of the run (resume counts on to it)")
+    length.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--z-dim", type=_positive_int, help="latent size")
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--lr-g", type=_positive_float, help="generator learning rate")
+    p.add_argument("--lr-d", type=_positive_float, help="discriminator learning rate")
+    p.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas")
+    p.add_argument("--momentum", type=float, help="SGD momentum")
+    p.add_argument("--loss", help="GAN loss: bce, minimax, hinge, lsgan, wasserstein")
+    p.add_argument("--d-update", choices=["sum", "concat", "separate", "simultaneous"],
+                   help="how D and G updates interleave (see docs)")
+    p.add_argument("--d-steps", type=_positive_int, help="D updates per G update")
+    p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
+    p.add_argument("--seed", type=_non_negative_int)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")
+    p.add_argument("--log-every", type=_positive_int, help="steps between log lines")
+    p.add_argument("--grid-every", type=_positive_int, help="steps between sample grids")
+    p.add_argument("--grid-size", type=_positive_int, help="grid is N x N images (default 5)")
+    p.add_argument("--checkpoint-every", type=_positive_int)
+    p.add_argument("--config", help="TOML or YAML file with the same fields")
+    p.add_argument("--resume", metavar="RUN_DIR", help="carry on a run to --steps/--epochs in total")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer
+
+    given = {f: getattr(args, f) for f in _TRAIN_FIELDS if getattr(args, f) is not None}
+    if "betas" in given:
+        given["betas"] = tuple(given["betas"])
+    if args.resume:
+        allowed = {"steps", "epochs", "device"}
+        extra = sorted(set(given) - allowed) + (["config"] if args.config else [])
+        if extra:
+            raise GanforgeError(
+                f"--resume continues a run with its own settings; only --steps, --epochs and --device "
+                f"may be given (got {', '.join('--' + e.replace('_', '-') for e in extra)})")
+        trainer = Trainer.resume(args.resume, steps=given.get("steps"), epochs=given.get("epochs"),
+                                 device=given.get("device"), progress=False if args.no_progress else None)
+    else:
+        data = read_config_file(args.config) if args.config else {}
+        cfg = TrainConfig.from_dict(data, source=args.config or "config")
+        for key, value in given.items():
+            setattr(cfg, key, value)
+        if "steps" in given:
+            cfg.epochs = None
+        if "epochs" in given:
+            cfg.steps = None
+        if args.no_progress:
+            cfg.progress = False
+        trainer = Trainer(cfg)
+    trainer.train()
+    return 0
+
+
+def add_sample_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="draw images from a trained run",
+                       description="Write samples as a PNG grid (default), one PNG per image, or an NPZ "
+                                   "of uint8 HxWxC images.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--n", type=_positive_int, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--out", help="FILE.png for a grid, or a folder with --format png|npz "
+                                 "(default RUN_DIR/samples/seed-S-n-N.png)")
+    p.add_argument("--format", choices=["grid", "png", "npz"], help="grid (default), png (one file each), npz")
+    p.add_argument("--checkpoint", default="last", help="checkpoint name (default last)")
+    p.add_argument("--device", help="auto, cpu, cuda")
+    p.add_argument("--nrow", type=_positive_int, help="images per grid row (default: square)")
+    p.set_defaults(func=cmd_sample)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .images import save_each, save_grid, save_npz
+    from .run import load_run
+
+    run = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
+    fmt = args.format or ("npz" if args.out and args.out.endswith(".npz") else "grid")
+    images = run.generate(args.n, seed=args.seed)
+    if fmt == "grid":
+        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-n-{args.n}.png"
+        if out.suffix.lower() != ".png":
+            raise GanforgeError(f"a grid is written as a .png file; got --out {out}")
+        save_grid(images, out, nrow=args.nrow)
+        print(f"wrote a grid of {args.n} images to {out}")
+    elif fmt == "png":
+        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}"
+        paths = save_each(images, out)
+        print(f"wrote {len(paths)} PNG files to {out}/")
+    else:
+        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-n-{args.n}.npz"
+        if out.suffix.lower() != ".npz":
+            out = out / f"seed-{args.seed}-n-{args.n}.npz"
+        save_npz(images, out)
+        print(f"wrote {args.n} images (uint8, {images.shape[2]}x{images.shape[3]}x{images.shape[1]}) to {out}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .presets import PRESETS
+
+    width = max(len(n) for n in PRESETS)
+    for name, p in PRESETS.items():
+        c, h, w = p.image_shape
+        print(f"{name:<{width}}  {h}x{w}x{c}  {p.description}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .data import describe_datasets
+
+    rows = describe_datasets()
+    width = max(len(n) for n, _ in rows)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganforge", description="Train, sample and measure GANs.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train_parser(sub)
+    add_sample_parser(sub)
+    sub.add_parser("presets", help="list the model presets").set_defaults(func=cmd_presets)
+    sub.add_parser("datasets", help="list the datasets").set_defaults(func=cmd_datasets)
+    try:
+        from .metrics.commands import add_eval_parser, add_evaluator_parser
+    except ImportError:
+        pass
+    else:
+        add_eval_parser(sub)
+        add_evaluator_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GanforgeError as e:
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Training configuration: one dataclass, read from the command line or a TOML/YAML file, checked
+field by field, completed with the preset's defaults and written into the run folder as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GanforgeError
+
+DEFAULT_PRESET = "dcgan-28-fast"
+DEFAULT_DATASET = "mnist"
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. ``None`` means "the preset's value" until :meth:`resolved`."""
+
+    preset: str = DEFAULT_PRESET
+    dataset: str = DEFAULT_DATASET
+    data_dir: str | None = None
+    steps: int | None = None  # total steps of the whole run (a resume carries on to this count)
+    epochs: int | None = None  # total epochs; converted to steps once the dataset size is known
+    batch_size: int | None = None
+    z_dim: int | None = None
+    optimizer: str | None = None  # "adam" or "sgd"
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None  # Adam
+    momentum: float | None = None  # SGD
+    loss: str | None = None
+    d_update: str | None = None  # "sum", "concat", "separate" or "simultaneous" (see training.py)
+    d_steps: int | None = None  # D updates per G update
+    g_eval_for_d: bool | None = None  # make D's fakes with G in inference mode (Keras predict())
+    init: str | None = None  # "keras", "dcgan" or "torch"
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    log_every: int = 50
+    grid_every: int | None = None
+    grid_size: int = 5  # the sample grid is grid_size x grid_size
+    checkpoint_every: int | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture options
+
+    def resolved(self) -> TrainConfig:
+        """A copy with every ``None`` that the preset defines filled in, validated."""
+        from .presets import get_preset
+
+        preset = get_preset(self.preset)
+        values = dataclasses.asdict(self)
+        for key, default in preset.defaults.items():
+            if key in ("steps", "epochs"):
+                continue  # the run length is one choice: the user's, else the preset's
+            if key == "extra":
+                values["extra"] = {**default, **values["extra"]}
+            elif values.get(key) is None:
+                values[key] = default
+        cfg = TrainConfig(**values)
+        if cfg.steps is None and cfg.epochs is None:
+            cfg.steps = preset.defaults.get("steps")
+            cfg.epochs = preset.defaults.get("epochs")
+            if cfg.steps is None and cfg.epochs is None:
+                cfg.steps = 1000
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for f in fields(self):
+            check = _CHECKS.get(f.name)
+            value = getattr(self, f.name)
+            if check is not None and value is not None:
+                check(f.name, value)
+        if self.steps is not None and self.epochs is not None:
+            raise GanforgeError(
+                f"give steps or epochs, not both (got steps={self.steps}, epochs={self.epochs})")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["betas"] is not None:
+            d["betas"] = list(d["betas"])
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            key = str(raw_key).replace("-", "_")
+            if key not in known:
+                raise GanforgeError(
+                    f"{source}: unknown field '{raw_key}'; valid fields: {', '.join(sorted(known))}")
+            values[key] = _coerce(key, value, source)
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(read_config_file(path), source=str(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML, YAML or JSON config file into a dict (no code is executed: safe loaders only)."""
+    p = Path(path)
+    if not p.is_file():
+        raise GanforgeError(f"config file '{p}' does not exist")
+    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise GanforgeError(f"config file '{p}' must end in .toml, .yaml, .yml or .json")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GanforgeError(f"config file '{p}' is not valid {suffix[1:].upper()}: {first}") from None
+    if not isinstance(data, dict):
+        raise GanforgeError(f"config file '{p}' must hold a table of fields, got {type(data).__name__}")
+    # A [train] table is accepted too, so one file can later hold other sections.
+    if set(data) == {"train"} and isinstance(data["train"], dict):
+        data = data["train"]
+    return data
+
+
+# ---- field checks ------------------------------------------------------------------------------
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "preset": str, "dataset": str, "data_dir": str, "steps": int, "epochs": int, "batch_size": int,
+    "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
+    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "seed": int,
+    "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
+    "checkpoint_every": int, "progress": bool, "extra": dict,
+}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Accept what TOML/YAML give for a field (ints for floats, lists for tuples); refuse the rest."""
+    want = _TYPES[key]
+    if value is None:
+        return None
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if want is tuple and isinstance(value, list):
+        value = tuple(value)
+    if want is int and isinstance(value, bool) or not isinstance(value, want):
+        name = want.__name__ if isinstance(want, type) else str(want)
+        raise GanforgeError(f"{source}: field '{key}' must be {_article(name)}, got {value!r}")
+    return value
+
+
+def _article(type_name: str) -> str:
+    return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+            "tuple": "a list of two numbers", "dict": "a table"}.get(type_name, type_name)
+
+
+def _positive_int(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise GanforgeError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _non_negative_int(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise GanforgeError(f"{name} must be a non-negative integer, got {v!r}")
+
+
+def _positive_float(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and v < float("inf")):
+        raise GanforgeError(f"{name} must be a positive number, got {v!r}")
+
+
+def _one_of(*choices: str):
+    def check(name: str, v: Any) -> None:
+        if v not in choices:
+            raise GanforgeError(f"{name} must be one of {', '.join(choices)}; got {v!r}")
+    return check
+
+
+def _betas(name: str, v: Any) -> None:
+    ok = (isinstance(v, (tuple, list)) and len(v) == 2
+          and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v))
+    if not ok:
+        raise GanforgeError(f"{name} must be two numbers in [0, 1), e.g. 0.5 0.999; got {v!r}")
+
+
+def _momentum(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+        raise GanforgeError(f"{name} must be a number in [0, 1), got {v!r}")
+
+
+def _device(name: str, v: Any) -> None:
+    if not isinstance(v, str) or not (v in ("auto", "cpu", "cuda") or v.startswith("cuda:")):
+        raise GanforgeError(f"{name} must be auto, cpu, cuda or cuda:N; got {v!r}")
+
+
+def _preset(name: str, v: Any) -> None:
+    from .presets import get_preset
+
+    get_preset(v)
+
+
+def _loss(name: str, v: Any) -> None:
+    from .losses import LOSSES
+
+    if v not in LOSSES:
+        raise GanforgeError(f"unknown loss {v!r}; choose one of: {', '.join(LOSSES)}")
+
+
+def _string(name: str, v: Any) -> None:
+    if not isinstance(v, str) or not v:
+        raise GanforgeError(f"{name} must be a non-empty string, got {v!r}")
+
+
+_CHECKS = {
+    "preset": _preset, "dataset": _string, "data_dir": _string, "steps": _positive_int,
+    "epochs": _positive_int, "batch_size": _positive_int, "z_dim": _positive_int,
+    "optimizer": _one_of("adam", "sgd"), "lr_g": _positive_float, "lr_d": _positive_float,
+    "betas": _betas, "momentum": _momentum, "loss": _loss,
+    "d_update": _one_of("sum", "concat", "separate", "simultaneous"), "d_steps": _positive_int,
+    "init": _one_of("keras", "dcgan", "torch"), "seed": _non_negative_int, "device": _device,
+    "out": _string, "log_every": _positive_int, "grid_every": _positive_int,
+    "grid_size": _positive_int, "checkpoint_every": _positive_int,
+}

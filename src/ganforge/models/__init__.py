@@ -1,0 +1,1 @@
+"""Network architectures. Presets (``ganforge.presets``) pick one and its settings."""

@@ -1,0 +1,124 @@
+"""Convolutional GANs: the two DCGAN tutorials as written, and the small fast DCGAN that is
+ganforge's default.
+
+Every discriminator returns one logit per image; the sigmoid lives in the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import Conv2d, ConvTranspose2d, Reshape, keras_batchnorm
+
+
+class TutorialDCGAN28Generator(nn.Module):
+    """TensorFlow DCGAN tutorial: z -> Dense 7*7*256 (no bias) -> BN -> ReLU -> 7x7x256 ->
+    ConvT 128 5x5 s1 -> BN -> ReLU -> ConvT 64 5x5 s2 -> BN -> ReLU -> ConvT 1 5x5 s2, tanh."""
+
+    def __init__(self, z_dim: int = 100, channels: int = 1) -> None:
+        super().__init__()
+
+        def up(cin: int, cout: int, stride: int) -> list[nn.Module]:
+            return [ConvTranspose2d(cin, cout, 5, stride, "same", bias=False), keras_batchnorm(cout), nn.ReLU()]
+
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 7 * 7 * 256, bias=False), keras_batchnorm(7 * 7 * 256, dims=1), nn.ReLU(),
+            Reshape(256, 7, 7),
+            *up(256, 128, 1), *up(128, 64, 2),
+            ConvTranspose2d(64, channels, 5, 2, "same", bias=False), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class TutorialDCGAN28Discriminator(nn.Module):
+    """Conv 64 5x5 s2 -> LeakyReLU -> Dropout 0.3 -> Conv 128 5x5 s2 -> LeakyReLU -> Dropout 0.3 ->
+    Flatten -> Dense 1. LeakyReLU has Keras' default slope, 0.3."""
+
+    def __init__(self, channels: int = 1, slope: float = 0.3, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            Conv2d(channels, 64, 5, 2, "same"), nn.LeakyReLU(slope), nn.Dropout(dropout),
+            Conv2d(64, 128, 5, 2, "same"), nn.LeakyReLU(slope), nn.Dropout(dropout),
+            nn.Flatten(), nn.Linear(7 * 7 * 128, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+class TutorialDCGAN64Generator(nn.Module):
+    """The 64x64 RGB tutorial: z -> Dense 3*3*512 -> 3x3x512 -> LeakyReLU -> ConvT 256 k3 s3 -> BN ->
+    ConvT 128 k5 s2 -> BN -> ConvT 3 k4 s3, tanh (all 'valid': 3 -> 9 -> 21 -> 64).
+
+    As written, the tutorial has no activation after its BatchNorm layers, so the two middle
+    layers compose into one linear map; ``activation=True`` adds the LeakyReLU it meant to have.
+    """
+
+    def __init__(self, z_dim: int = 100, channels: int = 3, activation: bool = False,
+                 slope: float = 0.3) -> None:
+        super().__init__()
+
+        def act() -> list[nn.Module]:
+            return [nn.LeakyReLU(slope)] if activation else []
+
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 3 * 3 * 512), Reshape(512, 3, 3), nn.LeakyReLU(slope),
+            ConvTranspose2d(512, 256, 3, 3, "valid"), keras_batchnorm(256), *act(),
+            ConvTranspose2d(256, 128, 5, 2, "valid"), keras_batchnorm(128), *act(),
+            ConvTranspose2d(128, channels, 4, 3, "valid"), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class TutorialDCGAN64Discriminator(nn.Module):
+    """Conv 64 k5 s3 -> LeakyReLU -> Conv 128 k5 s3 -> BN -> LeakyReLU -> Conv 256 k5 s3 -> BN ->
+    LeakyReLU -> Flatten -> Dense 1 (all 'valid': 64 -> 20 -> 6 -> 1)."""
+
+    def __init__(self, channels: int = 3, slope: float = 0.3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            Conv2d(channels, 64, 5, 3, "valid"), nn.LeakyReLU(slope),
+            Conv2d(64, 128, 5, 3, "valid"), keras_batchnorm(128), nn.LeakyReLU(slope),
+            Conv2d(128, 256, 5, 3, "valid"), keras_batchnorm(256), nn.LeakyReLU(slope),
+            nn.Flatten(), nn.Linear(256, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+class SmallDCGANGenerator(nn.Module):
+    """A lean DCGAN for 28x28 (Radford et al. recipe, 4x4 kernels, half the tutorial's width):
+    z -> Dense 7*7*2w -> BN -> ReLU -> ConvT w 4x4 s2 -> BN -> ReLU -> ConvT C 4x4 s2, tanh."""
+
+    def __init__(self, z_dim: int = 64, channels: int = 1, width: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 7 * 7 * 2 * width, bias=False), nn.BatchNorm1d(7 * 7 * 2 * width), nn.ReLU(),
+            Reshape(2 * width, 7, 7),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class SmallDCGANDiscriminator(nn.Module):
+    """Conv w 4x4 s2 -> LeakyReLU 0.2 -> Conv 2w 4x4 s2 -> LeakyReLU 0.2 -> Dense 1 (no BN, no dropout)."""
+
+    def __init__(self, channels: int = 1, width: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(7 * 7 * 2 * width, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)

@@ -1,0 +1,49 @@
+"""The loss-curve plot written at the end of training."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from .fileio import atomic_write_bytes
+
+
+def read_log(path: str | Path) -> list[dict]:
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
+    """Plot G and D losses, and D's mean outputs on real and fake images, against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    recs = read_log(log_path)
+    if not recs:
+        return
+    steps = [r["step"] for r in recs]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    ax1.plot(steps, [r["loss_g"] for r in recs], label="G loss")
+    ax1.plot(steps, [r["loss_d"] for r in recs], label="D loss")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    ax2.plot(steps, [r["d_real"] for r in recs], label="D(x)")
+    ax2.plot(steps, [r["d_fake"] for r in recs], label="D(G(z))")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("discriminator output")
+    ax2.legend()
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(out_path, buf.getvalue())

@@ -1,0 +1,98 @@
+"""The ganforge command: listing, training, sampling, and one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganforge.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    rc = main(["train", "--dataset", "mnist-sample", "--steps", "4", "--batch-size", "16", "--out", str(out),
+               "--no-progress", "--log-every", "2"])
+    assert rc == 0
+    return out
+
+
+def test_presets_and_datasets_list_one_line_each(capsys):
+    from ganforge import PRESETS
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == list(PRESETS)
+    assert main(["datasets"]) == 0
+    names = [ln.split()[0] for ln in capsys.readouterr().out.strip().splitlines()]
+    for name in ("mnist", "fashion-mnist", "mnist-sample", "folder:PATH"):
+        assert name in names
+
+
+def test_train_writes_a_run_and_prints_where(trained_run):
+    assert (trained_run / "config.json").is_file()
+    assert (trained_run / "final_grid.png").is_file()
+    assert (trained_run / "checkpoints" / "last.safetensors").is_file()
+
+
+def test_sample_grid(trained_run, tmp_path):
+    out = tmp_path / "g.png"
+    assert main(["sample", str(trained_run), "--n", "16", "--out", str(out)]) == 0
+    img = Image.open(out)
+    assert img.mode == "L" and img.size == (4 * 28 + 5 * 2,) * 2
+
+
+def test_sample_png_files_and_npz(trained_run, tmp_path):
+    assert main(["sample", str(trained_run), "--n", "3", "--out", str(tmp_path / "each"), "--format", "png"]) == 0
+    files = sorted((tmp_path / "each").iterdir())
+    assert len(files) == 3 and Image.open(files[0]).size == (28, 28)
+    assert main(["sample", str(trained_run), "--n", "5", "--out", str(tmp_path / "s.npz")]) == 0
+    arr = np.load(tmp_path / "s.npz")["images"]
+    assert arr.shape == (5, 28, 28, 1) and arr.dtype == np.uint8
+    # same seed, same images; another seed, other images
+    assert main(["sample", str(trained_run), "--n", "5", "--out", str(tmp_path / "t.npz")]) == 0
+    assert np.array_equal(arr, np.load(tmp_path / "t.npz")["images"])
+    assert main(["sample", str(trained_run), "--n", "5", "--seed", "1", "--out", str(tmp_path / "u.npz")]) == 0
+    assert not np.array_equal(arr, np.load(tmp_path / "u.npz")["images"])
+
+
+def test_resume_refuses_changed_settings(trained_run, capsys):
+    assert main(["train", "--resume", str(trained_run), "--steps", "8", "--batch-size", "32"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--preset", "nope"], "unknown preset 'nope'; choose one of:"),
+    (["train", "--dataset", "nope", "--steps", "1"], "unknown dataset 'nope'"),
+    (["train", "--dataset", "folder:/definitely/missing", "--steps", "1"], "/definitely/missing"),
+    (["sample", "/definitely/missing"], "does not exist"),
+    (["train", "--resume", "/definitely/missing", "--steps", "3"], "does not exist"),
+])
+def test_bad_input_is_one_line_without_traceback(args, needle, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_not_a_run_and_empty_folder(tmp_path, capsys):
+    assert main(["sample", str(tmp_path)]) == 2
+    assert "not a ganforge run folder" in capsys.readouterr().err
+    (tmp_path / "imgs").mkdir()
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'imgs'}", "--steps", "1"]) == 2
+    assert "imgs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--steps"])
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_non_positive_counts_exit_2(flag, value):
+    r = run_cli("train", flag, value)
+    assert r.returncode == 2
+    assert "must be a positive integer" in r.stderr and "Traceback" not in r.stderr

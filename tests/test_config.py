@@ -1,0 +1,54 @@
+"""Config files and field checks."""
+
+import pytest
+
+from ganforge import GanforgeError, TrainConfig
+from ganforge.config import read_config_file
+
+
+def test_toml_and_yaml_hold_the_same_fields(tmp_path):
+    (tmp_path / "c.toml").write_text('preset = "mlp-adam"\nsteps = 10\nlr-g = 1e-3\nbetas = [0.5, 0.9]\n')
+    (tmp_path / "c.yaml").write_text("preset: mlp-adam\nsteps: 10\nlr_g: 0.001\nbetas: [0.5, 0.9]\n")
+    a = TrainConfig.from_file(tmp_path / "c.toml")
+    b = TrainConfig.from_file(tmp_path / "c.yaml")
+    assert a == b
+    assert a.lr_g == 1e-3 and a.betas == (0.5, 0.9) and a.steps == 10
+
+
+def test_resolved_takes_preset_defaults_and_user_values_win():
+    cfg = TrainConfig(preset="dcgan-28", lr_g=3e-4).resolved()
+    assert cfg.lr_g == 3e-4 and cfg.lr_d == 1e-4 and cfg.batch_size == 256 and cfg.epochs == 50
+    cfg = TrainConfig(preset="dcgan-28", steps=5).resolved()
+    assert cfg.steps == 5 and cfg.epochs is None
+
+
+@pytest.mark.parametrize("data,match", [
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"batch_size": "big"}, "field 'batch_size' must be an integer, got 'big'"),
+    ({"steps": True}, "field 'steps' must be an integer"),
+    ({"lr_g": -1.0}, "lr_g must be a positive number"),
+    ({"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd; got 'rmsprop'"),
+    ({"preset": "nope"}, "unknown preset 'nope'; choose one of: .*dcgan-28"),
+    ({"loss": "l1"}, "unknown loss 'l1'"),
+    ({"betas": [0.5]}, "betas must be two numbers"),
+    ({"colour": 1}, "unknown field 'colour'"),
+    ({"steps": 3, "epochs": 2}, "not both"),
+    ({"device": "tpu"}, "device must be auto, cpu, cuda"),
+])
+def test_bad_values_are_refused_with_the_field_named(data, match):
+    with pytest.raises(GanforgeError, match=match):
+        TrainConfig.from_dict(data)
+
+
+def test_bad_file_errors(tmp_path):
+    with pytest.raises(GanforgeError, match="does not exist"):
+        read_config_file(tmp_path / "missing.toml")
+    (tmp_path / "bad.toml").write_text("steps = = 3")
+    with pytest.raises(GanforgeError, match="not valid TOML"):
+        read_config_file(tmp_path / "bad.toml")
+    (tmp_path / "c.ini").write_text("x")
+    with pytest.raises(GanforgeError, match=r"\.toml, \.yaml"):
+        read_config_file(tmp_path / "c.ini")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(GanforgeError, match="table of fields"):
+        read_config_file(tmp_path / "list.yaml")

@@ -1,0 +1,66 @@
+"""Every preset builds, makes images of its shape, and the tutorial presets have exactly the
+trainable parameter counts that Keras reports for the original models."""
+
+import pytest
+import torch
+
+from ganforge import PRESETS, TrainConfig
+from ganforge.training import build_models
+
+# Keras model.count_params() of trainable weights (BatchNorm moving statistics are non-trainable).
+KERAS_TRAINABLE = {
+    "mlp-sgd": (1_489_936, 533_505),
+    "mlp-adam": (1_486_352, 1_460_225),
+    "dcgan-28": (2_305_472, 212_865),
+    "dcgan-64-rgb": (2_471_555, 1_030_273),
+    "dcgan-64-rgb-fixed": (2_471_555, 1_030_273),
+}
+
+
+def trainable(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", list(KERAS_TRAINABLE))
+def test_tutorial_presets_match_keras_parameter_counts(name):
+    g, d = build_models(TrainConfig(preset=name).resolved())
+    assert (trainable(g), trainable(d)) == KERAS_TRAINABLE[name]
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_shapes(name):
+    cfg = TrainConfig(preset=name).resolved()
+    g, d = build_models(cfg)
+    g.eval()
+    d.eval()
+    z = torch.randn(3, cfg.z_dim)
+    x = g(z)
+    assert x.shape == (3, *PRESETS[name].image_shape)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output
+    assert d(x).shape == (3,)
+
+
+def test_latent_size_is_an_option():
+    cfg = TrainConfig(preset="dcgan-28", z_dim=32).resolved()
+    g, _ = build_models(cfg)
+    assert g(torch.randn(2, 32)).shape == (2, 1, 28, 28)
+
+
+def test_faithful_64_generator_has_no_activation_after_batchnorm_and_fixed_one_does():
+    def acts_after_bn(name):
+        g, _ = build_models(TrainConfig(preset=name).resolved())
+        mods = list(g.net)
+        return [type(mods[i + 1]).__name__ for i, m in enumerate(mods[:-1])
+                if isinstance(m, torch.nn.BatchNorm2d)]
+
+    assert acts_after_bn("dcgan-64-rgb") == ["ConvTranspose2d", "ConvTranspose2d"]
+    assert acts_after_bn("dcgan-64-rgb-fixed") == ["LeakyReLU", "LeakyReLU"]
+
+
+def test_keras_init_is_glorot_uniform_with_zero_bias():
+    g, d = build_models(TrainConfig(preset="mlp-adam").resolved())
+    lin = d.net[1]
+    limit = (6 / (lin.in_features + lin.out_features)) ** 0.5
+    assert lin.weight.abs().max() <= limit
+    assert lin.weight.abs().max() > 0.9 * limit  # uniform over the whole range, not PyTorch's default
+    assert torch.count_nonzero(lin.bias) == 0
