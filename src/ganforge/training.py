@@ -261,7 +261,8 @@ class Trainer:
         cfg, total = self.cfg, self.total_steps
         if self.step >= total:
             raise GanforgeError(
-                f"run '{self.run_dir}' is already at step {self.step}; ask for more steps (e.g. --steps {2 * self.step})")
+                f"run '{self.run_dir}' is already at step {self.step}; "
+                f"ask for more steps (e.g. --steps {2 * self.step})")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / CONFIG_FILE, cfg.to_json())
         if self.step == 0:

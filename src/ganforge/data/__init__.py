@@ -1,0 +1,10 @@
+"""Datasets as uint8 image tensors: ``load_dataset("mnist")``, ``load_dataset("folder:/my/pictures")``, ...
+
+See ``describe_datasets()`` for what is available; ``registry.DATASETS`` is where one is added.
+"""
+
+from ganforge.data.dataset import ImageDataset
+from ganforge.data.paths import user_cache_dir
+from ganforge.data.registry import dataset_names, describe_datasets, load_dataset
+
+__all__ = ["ImageDataset", "dataset_names", "describe_datasets", "load_dataset", "user_cache_dir"]
