@@ -96,3 +96,26 @@ def test_non_positive_counts_exit_2(flag, value):
     r = run_cli("train", flag, value)
     assert r.returncode == 2
     assert "must be a positive integer" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_default_train_falls_back_to_the_shipped_sample_in_one_line(tmp_path, capsys):
+    # No --dataset: mnist; with no copy and no network ganforge says so once and uses mnist-sample.
+    out = tmp_path / "run"
+    assert main(["train", "--steps", "1", "--batch-size", "8", "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    notes = [ln for ln in text.splitlines() if "mnist-sample" in ln and "GANFORGE_DATA_DIR" in ln]
+    assert len(notes) == 1
+    import json
+
+    assert json.loads((out / "config.json").read_text())["dataset"] == "mnist-sample"
+
+
+def test_train_reads_a_config_file_and_flags_win(tmp_path):
+    import json
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("preset: mlp-adam\ndataset: mnist-sample\nsteps: 2\nbatch_size: 8\nlr_g: 0.001\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--lr-g", "0.003", "--out", str(out), "--no-progress"]) == 0
+    written = json.loads((out / "config.json").read_text())
+    assert written["preset"] == "mlp-adam" and written["lr_g"] == 0.003 and written["batch_size"] == 8

@@ -1,0 +1,122 @@
+"""Training and sampling throughput of every preset on the current device.
+
+One training image = one real and one generated sample through a full D and G update, so
+images/s = batch_size / seconds per step. FLOPs are counted with torch's FlopCounterMode over one
+step and reported as a fraction of the device's fp32 peak (pass --peak-gflops to override the guess).
+
+    python bench/throughput.py                      # every preset, its own batch size
+    python bench/throughput.py --presets dcgan-28 --batch-size 256 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganforge import PRESETS, TrainConfig, Trainer
+
+
+def cpu_peak_gflops() -> float:
+    """fp32 FMA peak of this CPU: cores x GHz x FLOP/cycle (32 with AVX2 FMA on 2 pipes, 64 with AVX-512)."""
+    flags, mhz = "", 0.0
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags") and not flags:
+                flags = line
+            if line.startswith("cpu MHz") and not mhz:
+                mhz = float(line.split(":")[1])
+    per_cycle = 64 if "avx512f" in flags else 32 if "fma" in flags else 16
+    return torch.get_num_threads() * mhz / 1000 * per_cycle
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, device: str,
+                 sample_batch: int, repeats: int) -> dict:
+    out = os.path.join(tempfile.mkdtemp(prefix="gf-bench-"), "run")
+    cfg = TrainConfig(preset=name, dataset="mnist-sample", steps=10**9, batch_size=batch_size, device=device,
+                      progress=False, out=out)
+    t = Trainer(cfg, log=lambda *a: None)
+    for _ in range(warmup):
+        t.train_step()
+        t.step += 1
+    with FlopCounterMode(display=False) as fc:
+        t.train_step()
+    t.step += 1
+    flops_per_image = fc.get_total_flops() / t.cfg.batch_size
+    times = []
+    for _ in range(repeats):
+        sync(t.device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            t.train_step()
+            t.step += 1
+        sync(t.device)
+        times.append((time.perf_counter() - t0) / steps)
+    sec_per_step = statistics.median(times)
+    # sampling: G in inference mode, large batches
+    g = t.G.eval()
+    z = torch.randn(sample_batch, t.cfg.z_dim, device=t.device)
+    with torch.no_grad():
+        for _ in range(2):
+            g(z)
+        sync(t.device)
+        t0 = time.perf_counter()
+        n_rep = 5
+        for _ in range(n_rep):
+            g(z)
+        sync(t.device)
+    sample_ips = sample_batch * n_rep / (time.perf_counter() - t0)
+    ips = t.cfg.batch_size / sec_per_step
+    return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": "float32",
+            "compile": "none", "sec_per_step": sec_per_step, "train_images_per_sec": ips,
+            "sample_images_per_sec": sample_ips, "gflop_per_image": flops_per_image / 1e9,
+            "train_gflops": ips * flops_per_image / 1e9}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
+    ap.add_argument("--batch-size", type=int, help="override every preset's batch size")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3, help="median over this many timed repeats")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--sample-batch", type=int, default=1024)
+    ap.add_argument("--peak-gflops", type=float, help="device fp32 peak (default: guessed for CPUs)")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args()
+
+    rows = [bench_preset(p, args.batch_size, args.steps, args.warmup, args.device, args.sample_batch, args.repeats)
+            for p in args.presets.split(",")]
+    peak = args.peak_gflops or (cpu_peak_gflops() if rows[0]["device"] == "cpu" else None)
+    for r in rows:
+        r["fraction_of_peak"] = r["train_gflops"] / peak if peak else None
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()
+            or platform.machine(), "peak_gflops": peak}
+    print(f"torch {info['torch']}, {info['threads']} threads, peak {peak and round(peak)} GFLOP/s (fp32)")
+    print("| preset | device | batch | dtype | compile | train img/s | sample img/s | GFLOP/img | GFLOP/s | of peak |")
+    print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        frac = f"{100 * r['fraction_of_peak']:.0f}%" if r["fraction_of_peak"] else "-"
+        print(f"| {r['preset']} | {r['device']} | {r['batch_size']} | {r['dtype']} | {r['compile']} | "
+              f"{r['train_images_per_sec']:,.0f} | {r['sample_images_per_sec']:,.0f} | {r['gflop_per_image']:.3f} | "
+              f"{r['train_gflops']:.1f} | {frac} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"info": info, "results": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
