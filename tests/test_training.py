@@ -63,6 +63,7 @@ def _weights(run_dir):
     ("mlp-sgd", {}),  # separate D updates, SGD, BatchNorm in G, G in inference mode for D's fakes
     ("mlp-adam", {}),  # dropout in D: the global RNG state must be restored
     ("dcgan-28", {"z_dim": 8}),  # simultaneous update, Keras padding
+    ("dcgan-28-fast", {"extra": {"width": 8}, "ema_kimg": 0.1}),  # with an EMA of G
 ])
 def test_resume_is_exact(tmp_path, preset, extra):
     n = 6
@@ -135,3 +136,28 @@ def test_losses_move_and_d_learns_on_the_real_data(tmp_path):
     Trainer(tiny_config(steps=30, batch_size=32, lr_d=1e-3, out=str(out), log_every=30), log=quiet).train()
     last = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
     assert last["d_real"] > last["d_fake"]
+
+
+def test_ema_update_arithmetic(tmp_path):
+    t = Trainer(tiny_config(steps=10, ema_kimg=0.001, out=str(tmp_path / "r")), log=quiet)
+    before = [p.clone() for p in t.G_ema.parameters()]
+    t.step = 99  # 100 steps of 16 images: ramp 0.05 * 1600 = 80 > 1 image, so half-life is 1 image
+    with torch.no_grad():
+        for p in t.G.parameters():
+            p.add_(1.0)
+    t._update_ema()
+    beta = 0.5 ** (16 / 1.0)
+    for b, e, p in zip(before, t.G_ema.parameters(), t.G.parameters()):
+        assert torch.allclose(e, b * beta + p * (1 - beta), atol=1e-6)
+    for be, bg in zip(t.G_ema.buffers(), t.G.buffers()):
+        assert torch.equal(be, bg)
+
+
+def test_sampling_uses_the_ema_generator(tmp_path):
+    out = tmp_path / "r"
+    t = Trainer(tiny_config(steps=3, ema_kimg=1.0, out=str(out)), log=quiet)
+    t.train()
+    run = load_run(out)
+    for a, b in zip(run.generator.parameters(), t.G_ema.parameters()):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(run.generator.parameters(), t.G.parameters()))

@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .config import TrainConfig, read_config_file
 from .errors import GanforgeError
+from .metrics.commands import add_eval_parser, add_evaluator_parser
 
 
 def _positive_int(text: str) -> int:
@@ -45,7 +46,8 @@ def _positive_float(text: str) -> float:
 # CLI flag -> config field, for every field that `train` can set.
 _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
                  "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "seed", "device",
-                 "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init"]
+                 "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
+                 "eval_metric", "eval_n"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +72,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="how D and G updates interleave (see docs)")
     p.add_argument("--d-steps", type=_positive_int, help="D updates per G update")
     p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
+    p.add_argument("--ema-kimg", type=float, help="half-life of the EMA of G's weights in thousands of "
+                                                  "images (0 = off); sampling uses the EMA when on")
     p.add_argument("--seed", type=_non_negative_int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")
@@ -77,6 +81,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-every", type=_positive_int, help="steps between sample grids")
     p.add_argument("--grid-size", type=_positive_int, help="grid is N x N images (default 5)")
     p.add_argument("--checkpoint-every", type=_positive_int)
+    p.add_argument("--eval-every", type=_positive_int, help="evaluate every N steps; keeps a 'best' checkpoint")
+    p.add_argument("--eval-metric", help="metric for --eval-every (default domain-fid; see 'ganforge eval -h')")
+    p.add_argument("--eval-n", type=_positive_int, help="images per evaluation during training (default 5000)")
     p.add_argument("--config", help="TOML or YAML file with the same fields")
     p.add_argument("--resume", metavar="RUN_DIR", help="carry on a run to --steps/--epochs in total")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -184,13 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sample_parser(sub)
     sub.add_parser("presets", help="list the model presets").set_defaults(func=cmd_presets)
     sub.add_parser("datasets", help="list the datasets").set_defaults(func=cmd_datasets)
-    try:
-        from .metrics.commands import add_eval_parser, add_evaluator_parser
-    except ImportError:
-        pass
-    else:
-        add_eval_parser(sub)
-        add_evaluator_parser(sub)
+    add_eval_parser(sub)
+    add_evaluator_parser(sub)
     return parser
 
 

@@ -39,6 +39,7 @@ class TrainConfig:
     d_steps: int | None = None  # D updates per G update
     g_eval_for_d: bool | None = None  # make D's fakes with G in inference mode (Keras predict())
     init: str | None = None  # "keras", "dcgan" or "torch"
+    ema_kimg: float | None = None  # half-life of the EMA of G's weights, in thousands of images; 0 = off
     seed: int = 0
     device: str = "auto"
     out: str | None = None
@@ -46,6 +47,9 @@ class TrainConfig:
     grid_every: int | None = None
     grid_size: int = 5  # the sample grid is grid_size x grid_size
     checkpoint_every: int | None = None
+    eval_every: int | None = None  # steps between evaluations during training (None = never)
+    eval_metric: str = "domain-fid"  # a metric of ganforge.metrics; "best" checkpoint follows it
+    eval_n: int = 5000  # generated images per evaluation
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture options
 
@@ -141,9 +145,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "preset": str, "dataset": str, "data_dir": str, "steps": int, "epochs": int, "batch_size": int,
     "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
-    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "seed": int,
+    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "ema_kimg": float,
+    "seed": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
-    "checkpoint_every": int, "progress": bool, "extra": dict,
+    "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool,
+    "extra": dict,
 }
 
 
@@ -189,6 +195,11 @@ def _one_of(*choices: str):
     return check
 
 
+def _non_negative_float(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and v < float("inf")):
+        raise GanforgeError(f"{name} must be a non-negative number, got {v!r}")
+
+
 def _betas(name: str, v: Any) -> None:
     ok = (isinstance(v, (tuple, list)) and len(v) == 2
           and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v))
@@ -230,7 +241,9 @@ _CHECKS = {
     "optimizer": _one_of("adam", "sgd"), "lr_g": _positive_float, "lr_d": _positive_float,
     "betas": _betas, "momentum": _momentum, "loss": _loss,
     "d_update": _one_of("sum", "concat", "separate", "simultaneous"), "d_steps": _positive_int,
-    "init": _one_of("keras", "dcgan", "torch"), "seed": _non_negative_int, "device": _device,
+    "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
+    "seed": _non_negative_int, "device": _device,
     "out": _string, "log_every": _positive_int, "grid_every": _positive_int,
-    "grid_size": _positive_int, "checkpoint_every": _positive_int,
+    "grid_size": _positive_int, "checkpoint_every": _positive_int, "eval_every": _positive_int,
+    "eval_metric": _string, "eval_n": _positive_int,
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 from torchvision.utils import make_grid
 
 from .fileio import atomic_path, atomic_write_bytes
@@ -40,15 +41,20 @@ def grid_image(images: torch.Tensor, nrow: int, padding: int = 2) -> Image.Image
     return Image.fromarray(arr, mode="RGB")
 
 
-def save_png(image: Image.Image, path: str | Path) -> None:
+def save_png(image: Image.Image, path: str | Path, text: dict[str, str] | None = None) -> None:
+    """Write a PNG atomically; ``text`` goes into its tEXt chunks (step, metric values)."""
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", pnginfo=info)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> None:
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None,
+              text: dict[str, str] | None = None) -> None:
     nrow = nrow or max(1, int(np.ceil(np.sqrt(images.shape[0]))))
-    save_png(grid_image(images, nrow), path)
+    save_png(grid_image(images, nrow), path, text)
 
 
 def save_each(images: torch.Tensor, folder: str | Path, prefix: str = "img") -> list[Path]:

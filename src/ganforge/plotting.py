@@ -26,11 +26,15 @@ def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
-    recs = read_log(log_path)
+    all_recs = read_log(log_path)
+    recs = [r for r in all_recs if "loss_g" in r]
+    evals = [r for r in all_recs if "metric" in r]
     if not recs:
         return
     steps = [r["step"] for r in recs]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    rows = 3 if evals else 2
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 3 * rows), sharex=True)
+    ax1, ax2 = axes[0], axes[1]
     ax1.plot(steps, [r["loss_g"] for r in recs], label="G loss")
     ax1.plot(steps, [r["loss_d"] for r in recs], label="D loss")
     ax1.set_ylabel("loss")
@@ -38,7 +42,13 @@ def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
     ax1.grid(alpha=0.3)
     ax2.plot(steps, [r["d_real"] for r in recs], label="D(x)")
     ax2.plot(steps, [r["d_fake"] for r in recs], label="D(G(z))")
-    ax2.set_xlabel("step")
+    if evals:
+        key = next(k for k in evals[-1] if k not in ("step", "time", "metric"))
+        axes[2].plot([r["step"] for r in evals], [r[key] for r in evals], "o-", label=f"{evals[-1]['metric']}: {key}")
+        axes[2].set_ylabel(key)
+        axes[2].legend()
+        axes[2].grid(alpha=0.3)
+    axes[-1].set_xlabel("step")
     ax2.set_ylabel("discriminator output")
     ax2.legend()
     ax2.grid(alpha=0.3)

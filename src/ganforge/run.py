@@ -80,6 +80,7 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None =
     ckpt = Checkpoint(ckpt_path)
     dev = resolve_device(device or "auto")
     g, _ = build_models(config, preset)
-    ckpt.load_module("G", g)
+    # The EMA generator, when the run kept one, is the better sampler.
+    ckpt.load_module("G_ema" if ckpt.has("G_ema") else "G", g)
     g.to(dev).eval()
     return Run(path, config, preset, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)

@@ -12,6 +12,7 @@ Update schemes (``d_update``), because the tutorials differ and the difference c
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -39,6 +40,7 @@ from .presets import Preset, get_preset
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
 LAST_CHECKPOINT = "checkpoints/last.safetensors"
+BEST_CHECKPOINT = "checkpoints/best.safetensors"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -134,9 +136,20 @@ class Trainer:
         self.opt_d = build_optimizer(self.cfg, self.D.parameters(), self.cfg.lr_d)
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        # The EMA of G's weights (Karras et al.): smoother samples; used for grids and sampling when on.
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.cfg.ema_kimg else None
         self.noise = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 1)
         fixed = torch.Generator().manual_seed(self.cfg.seed + 2)
         self.fixed_z = torch.randn(self.cfg.grid_size ** 2, self.cfg.z_dim, generator=fixed).to(self.device)
+        self.evaluator = None
+        if self.cfg.eval_every:
+            from .metrics.training import make_training_evaluator
+
+            self.evaluator = make_training_evaluator(
+                self.cfg.eval_metric, dataset=self.cfg.dataset, data_dir=self.cfg.data_dir, device=self.device,
+                n=self.cfg.eval_n, image_shape=self.preset.image_shape, seed=self.cfg.seed, log=self.log)
+        self.best: float | None = None  # best value of the eval metric so far
+        self.last_eval: dict[str, float] = {}
         self.step = 0
         if _resume_from is not None:
             self._load(_resume_from)
@@ -163,10 +176,14 @@ class Trainer:
 
     def _load(self, ckpt: Checkpoint) -> None:
         ckpt.load_module("G", self.G)
+        if self.G_ema is not None:
+            ckpt.load_module("G_ema", self.G_ema)
         ckpt.load_module("D", self.D)
         ckpt.load_optimizer("opt_g", self.opt_g)
         ckpt.load_optimizer("opt_d", self.opt_d)
         self.step = int(ckpt.meta.get("step", 0))
+        self.best = ckpt.meta.get("best")
+        self.last_eval = ckpt.meta.get("last_eval", {})
         for name, state in (("torch", ckpt.rng("torch")), ("noise", ckpt.rng("noise"))):
             if state is None:
                 raise GanforgeError(f"checkpoint '{ckpt.path}' lacks the '{name}' RNG state; cannot resume exactly")
@@ -213,6 +230,7 @@ class Trainer:
             ld.backward(inputs=self.d_params)
             self.opt_g.step()
             self.opt_d.step()
+            self._update_ema()
             return self._stats(lg, ld, r, f)
 
         d_steps = cfg.d_steps or 1
@@ -246,7 +264,22 @@ class Trainer:
         lg = loss.g(f_g)
         lg.backward(inputs=self.g_params)  # D's weights get no gradient: it is frozen for this step
         self.opt_g.step()
+        self._update_ema()
         return self._stats(lg, ld, r, f)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        # Half-life in images, ramped up over the first images (StyleGAN2-ADA's ema_rampup 0.05) so
+        # the random initial weights are forgotten quickly.
+        images = (self.step + 1) * self.cfg.batch_size
+        halflife = min(self.cfg.ema_kimg * 1000, images * 0.05)
+        beta = 0.5 ** (self.cfg.batch_size / max(halflife, 1e-8))
+        ema_p, p = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema_p, p, 1.0 - beta)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)
 
     def _stats(self, lg: torch.Tensor, ld: torch.Tensor, r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -304,7 +337,10 @@ class Trainer:
                         n_acc, t_log, step_log = 0, now, self.step
                     if self.step % cfg.grid_every == 0 or last:
                         self.save_grid(self.run_dir / "grids" / f"step_{self.step:06d}.png")
-                    if self.step % cfg.checkpoint_every == 0 or last:
+                    evaluated = self.evaluator is not None and (self.step % cfg.eval_every == 0 or last)
+                    if evaluated:
+                        self.evaluate(logf, time.perf_counter() - t_start)
+                    if self.step % cfg.checkpoint_every == 0 or last or evaluated:
                         self.save_checkpoint()
                     if self._stop_signal is not None:
                         self.save_checkpoint()
@@ -317,11 +353,15 @@ class Trainer:
             self.log(f"stopped by {name} at step {self.step}; checkpoint saved. "
                      f"Continue with: ganforge train --resume {self.run_dir}")
             raise KeyboardInterrupt
-        self.save_grid(self.run_dir / "final_grid.png")
+        self.save_grid(self.run_dir / "final_grid.png", caption=self.last_eval)
         from .plotting import plot_losses
 
         plot_losses(self.run_dir / LOG_FILE, self.run_dir / "losses.png")
         secs = time.perf_counter() - t_start
+        if self.last_eval:
+            values = ", ".join(f"{k} {v:.4g}" for k, v in self.last_eval.items())
+            self.log(f"{self.evaluator.name} at step {self.step}: {values} (best {self.evaluator.key} {self.best:.4g}, "
+                     f"checkpoint {self.run_dir / BEST_CHECKPOINT})")
         self.log(f"done: {self.step - start_step} steps in {secs:.1f} s "
                  f"({(self.step - start_step) * cfg.batch_size / max(secs, 1e-9):,.0f} images/s). "
                  f"Samples: {self.run_dir / 'final_grid.png'}; more with: ganforge sample {self.run_dir}")
@@ -330,12 +370,36 @@ class Trainer:
     # ---- outputs -------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def save_grid(self, path: Path) -> None:
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """uint8 images from the sampling generator (the EMA when on, else G in inference mode)."""
+        if self.G_ema is not None:
+            return to_uint8(self.G_ema(z))
         was_training = self.G.training
         self.G.eval()
-        images = to_uint8(self.G(self.fixed_z))
+        images = to_uint8(self.G(z))
         self.G.train(was_training)
-        save_grid(images, path, nrow=self.cfg.grid_size)
+        return images
+
+    def save_grid(self, path: Path, caption: dict[str, float] | None = None) -> None:
+        text = {"step": str(self.step), **{k: f"{v:.6g}" for k, v in (caption or {}).items()}}
+        save_grid(self.generate(self.fixed_z), path, nrow=self.cfg.grid_size, text=text)
+
+    def evaluate(self, logf: Any, elapsed: float) -> None:
+        """Run the training metric on fresh samples (their own seeded noise: training RNG untouched)."""
+        def generate(n: int, seed: int) -> torch.Tensor:
+            z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+            return torch.cat([self.generate(c.to(self.device)).cpu() for c in z.split(500)])
+
+        values = self.evaluator(generate)
+        self.last_eval = values
+        logf.write(json.dumps({"step": self.step, "time": round(elapsed, 3), "metric": self.evaluator.name,
+                               **values}) + "\n")
+        logf.flush()
+        value = values[self.evaluator.key]
+        better = self.best is None or (value < self.best if self.evaluator.lower_is_better else value > self.best)
+        if better:
+            self.best = value
+            self.save_checkpoint(self.run_dir / BEST_CHECKPOINT)
 
     def save_checkpoint(self, path: Path | None = None) -> None:
         rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state()}
@@ -343,9 +407,9 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {"step": self.step, "preset": self.cfg.preset, "dataset": self.cfg.dataset,
                 "image_shape": list(self.preset.image_shape), "z_dim": self.cfg.z_dim,
-                "config": self.cfg.to_dict()}
+                "config": self.cfg.to_dict(), "best": self.best, "last_eval": self.last_eval}
         save_checkpoint(path or self.run_dir / LAST_CHECKPOINT,
-                        modules={"G": self.G, "D": self.D},
+                        modules={"G": self.G, "D": self.D, **({"G_ema": self.G_ema} if self.G_ema is not None else {})},
                         optimizers={"opt_g": self.opt_g, "opt_d": self.opt_d}, rng=rng, meta=meta)
 
     def _install_signal_handlers(self) -> dict[int, Any]:
