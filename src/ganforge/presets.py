@@ -58,14 +58,16 @@ _KERAS = {"loss": "bce", "init": "keras", "d_steps": 1}
 
 register_preset(Preset(
     "dcgan-28-fast",
-    "the default: a lean DCGAN (4x4 kernels, 64/128 channels), recognisable digits in about a minute on CPU",
+    "the default: a lean DCGAN (4x4 kernels, 32/64 channels, EMA of G), recognisable digits in minutes on a CPU",
     (1, 28, 28),
     generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=1, width=c.extra["width"]),
     discriminator=lambda c: SmallDCGANDiscriminator(channels=1, width=c.extra["width"]),
-    defaults={"batch_size": 64, "z_dim": 64, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
+    # Tuned for minutes on 2 CPU cores: half width (4x fewer FLOPs than width 64) buys 2.7x more
+    # steps, and lr 1e-3 learns twice as fast as DCGAN's 2e-4 at this size (bench/ and README).
+    defaults={"batch_size": 64, "z_dim": 64, "optimizer": "adam", "lr_g": 1e-3, "lr_d": 1e-3,
               "betas": (0.5, 0.999), "loss": "bce", "d_update": "concat", "d_steps": 1,
-              "g_eval_for_d": False, "init": "dcgan", "steps": 1500, "extra": {"width": 64}},
-    source="Radford et al. 2016 (DCGAN) at reduced width",
+              "g_eval_for_d": False, "init": "dcgan", "ema_kimg": 10.0, "steps": 4000, "extra": {"width": 32}},
+    source="Radford et al. 2016 (DCGAN) at reduced width, faster learning rate, EMA generator",
 ))
 
 register_preset(Preset(
