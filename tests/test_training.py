@@ -29,7 +29,7 @@ def test_run_folder_has_every_output(tmp_path):
     Trainer(tiny_config(steps=6, grid_every=3, out=str(out)), log=quiet).train()
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["preset"] == "dcgan-28-fast" and cfg["batch_size"] == 16 and cfg["steps"] == 6
-    assert cfg["lr_g"] == 2e-4 and cfg["optimizer"] == "adam"  # the preset's defaults are written out
+    assert cfg["lr_g"] == 1e-3 and cfg["optimizer"] == "adam"  # the preset's defaults are written out
     lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [2, 4, 6]
     for key in ("loss_g", "loss_d", "d_real", "d_fake", "images_per_sec", "time", "epoch", "images"):
