@@ -8,40 +8,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from .config import TrainConfig, read_config_file
 from .errors import GanforgeError
 from .metrics.commands import add_eval_parser, add_evaluator_parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return v
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return v
-
 
 # CLI flag -> config field, for every field that `train` can set.
 _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
@@ -58,32 +28,32 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="mnist, fashion-mnist, mnist-sample, stacked-mnist or folder:PATH")
     p.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (else $GANFORGE_DATA_DIR)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int, help="total steps of the run (resume counts on to it)")
-    length.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--z-dim", type=_positive_int, help="latent size")
+    length.add_argument("--steps", type=positive_int, help="total steps of the run (resume counts on to it)")
+    length.add_argument("--epochs", type=positive_int, help="total epochs of the run")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--z-dim", type=positive_int, help="latent size")
     p.add_argument("--optimizer", choices=["adam", "sgd"])
-    p.add_argument("--lr-g", type=_positive_float, help="generator learning rate")
-    p.add_argument("--lr-d", type=_positive_float, help="discriminator learning rate")
+    p.add_argument("--lr-g", type=positive_float, help="generator learning rate")
+    p.add_argument("--lr-d", type=positive_float, help="discriminator learning rate")
     p.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas")
     p.add_argument("--momentum", type=float, help="SGD momentum")
     p.add_argument("--loss", help="GAN loss: bce, minimax, hinge, lsgan, wasserstein")
     p.add_argument("--d-update", choices=["sum", "concat", "separate", "simultaneous"],
                    help="how D and G updates interleave (see docs)")
-    p.add_argument("--d-steps", type=_positive_int, help="D updates per G update")
+    p.add_argument("--d-steps", type=positive_int, help="D updates per G update")
     p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
-    p.add_argument("--ema-kimg", type=float, help="half-life of the EMA of G's weights in thousands of "
+    p.add_argument("--ema-kimg", type=non_negative_float, help="half-life of the EMA of G's weights in thousands of "
                                                   "images (0 = off); sampling uses the EMA when on")
-    p.add_argument("--seed", type=_non_negative_int)
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")
-    p.add_argument("--log-every", type=_positive_int, help="steps between log lines")
-    p.add_argument("--grid-every", type=_positive_int, help="steps between sample grids")
-    p.add_argument("--grid-size", type=_positive_int, help="grid is N x N images (default 5)")
-    p.add_argument("--checkpoint-every", type=_positive_int)
-    p.add_argument("--eval-every", type=_positive_int, help="evaluate every N steps; keeps a 'best' checkpoint")
+    p.add_argument("--log-every", type=positive_int, help="steps between log lines")
+    p.add_argument("--grid-every", type=positive_int, help="steps between sample grids")
+    p.add_argument("--grid-size", type=positive_int, help="grid is N x N images (default 5)")
+    p.add_argument("--checkpoint-every", type=positive_int)
+    p.add_argument("--eval-every", type=positive_int, help="evaluate every N steps; keeps a 'best' checkpoint")
     p.add_argument("--eval-metric", help="metric for --eval-every (default domain-fid; see 'ganforge eval -h')")
-    p.add_argument("--eval-n", type=_positive_int, help="images per evaluation during training (default 5000)")
+    p.add_argument("--eval-n", type=positive_int, help="images per evaluation during training (default 5000)")
     p.add_argument("--config", help="TOML or YAML file with the same fields")
     p.add_argument("--resume", metavar="RUN_DIR", help="carry on a run to --steps/--epochs in total")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -126,14 +96,14 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write samples as a PNG grid (default), one PNG per image, or an NPZ "
                                    "of uint8 HxWxC images.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--n", type=_positive_int, default=64, help="number of images (default 64)")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", help="FILE.png for a grid, or a folder with --format png|npz "
                                  "(default RUN_DIR/samples/seed-S-n-N.png)")
     p.add_argument("--format", choices=["grid", "png", "npz"], help="grid (default), png (one file each), npz")
     p.add_argument("--checkpoint", default="last", help="checkpoint name (default last)")
     p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--nrow", type=_positive_int, help="images per grid row (default: square)")
+    p.add_argument("--nrow", type=positive_int, help="images per grid row (default: square)")
     p.set_defaults(func=cmd_sample)
 
 

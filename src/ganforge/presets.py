@@ -66,7 +66,7 @@ register_preset(Preset(
     # steps, and lr 1e-3 learns twice as fast as DCGAN's 2e-4 at this size (bench/ and README).
     defaults={"batch_size": 64, "z_dim": 64, "optimizer": "adam", "lr_g": 1e-3, "lr_d": 1e-3,
               "betas": (0.5, 0.999), "loss": "bce", "d_update": "concat", "d_steps": 1,
-              "g_eval_for_d": False, "init": "dcgan", "ema_kimg": 10.0, "steps": 4000, "extra": {"width": 32}},
+              "g_eval_for_d": False, "init": "dcgan", "ema_kimg": 10.0, "steps": 3000, "extra": {"width": 32}},
     source="Radford et al. 2016 (DCGAN) at reduced width, faster learning rate, EMA generator",
 ))
 

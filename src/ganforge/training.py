@@ -108,14 +108,18 @@ class Trainer:
         self.preset = get_preset(self.cfg.preset)
         self.loss: GANLoss = LOSSES[self.cfg.loss or "bce"]
         self.device = resolve_device(self.cfg.device)
-        self.run_dir = Path(run_dir or self.cfg.out or default_run_dir(self.cfg))
-        if _resume_from is None:
-            _check_new_run_dir(self.run_dir)
+        explicit_dir = run_dir or self.cfg.out
+        if explicit_dir and _resume_from is None:
+            _check_new_run_dir(Path(explicit_dir))  # before the dataset loads: fail fast
 
         c, h, _ = self.preset.image_shape
         self.dataset: ImageDataset = load_dataset(
             self.cfg.dataset, data_dir=self.cfg.data_dir, channels=c, size=h, log=self.log)
         self.cfg.dataset = self.dataset.name  # e.g. the mnist-sample fallback: record what was used
+        # Named after the data actually used (the fallback, too).
+        self.run_dir = Path(explicit_dir or default_run_dir(self.cfg))
+        if _resume_from is None:
+            _check_new_run_dir(self.run_dir)
         n = self.dataset.images.shape[0]
         if n < self.cfg.batch_size:
             raise GanforgeError(

@@ -8,17 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ganforge.argtypes import positive_int as _positive_int
 from ganforge.errors import GanforgeError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def _device(name: str) -> str | None:
