@@ -105,6 +105,8 @@ class Trainer:
                  log: Callable[[str], None] = print, _resume_from: Checkpoint | None = None) -> None:
         self.log = log
         self.cfg = config.resolved()
+        if self.cfg.data_dir:  # recorded absolute, so eval and resume work from any folder
+            self.cfg.data_dir = str(Path(self.cfg.data_dir).expanduser().resolve())
         self.preset = get_preset(self.cfg.preset)
         self.loss: GANLoss = LOSSES[self.cfg.loss or "bce"]
         self.device = resolve_device(self.cfg.device)
