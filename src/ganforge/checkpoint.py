@@ -121,5 +121,4 @@ class Checkpoint:
             raise GanforgeError(f"checkpoint '{self.path}': optimiser '{name}' does not fit ({e})") from None
 
     def rng(self, name: str) -> torch.Tensor | None:
-        t = self.tensors("rng").get(name)
-        return t
+        return self.tensors("rng").get(name)

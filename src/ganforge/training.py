@@ -191,17 +191,18 @@ class Trainer:
         self.step = int(ckpt.meta.get("step", 0))
         self.best = ckpt.meta.get("best")
         self.last_eval = ckpt.meta.get("last_eval", {})
-        for name, state in (("torch", ckpt.rng("torch")), ("noise", ckpt.rng("noise"))):
-            if state is None:
+        rng = ckpt.tensors("rng")  # one read of the file for every RNG state
+        for name in ("torch", "noise"):
+            if name not in rng:
                 raise GanforgeError(f"checkpoint '{ckpt.path}' lacks the '{name}' RNG state; cannot resume exactly")
-        torch.set_rng_state(ckpt.rng("torch"))
-        noise_state = ckpt.rng("noise")
+        torch.set_rng_state(rng["torch"])
+        noise_state = rng["noise"]
         if noise_state.numel() == self.noise.get_state().numel():
             self.noise.set_state(noise_state)
         else:  # a run moved between CPU and GPU: the generators differ, so reseed from the step
             self.log("note: resuming on another device kind; noise continues from a new stream")
             self.noise.manual_seed(self.cfg.seed + 1 + self.step)
-        cuda_state = ckpt.rng("cuda")
+        cuda_state = rng.get("cuda")
         if cuda_state is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(cuda_state, self.device)
         _truncate_log(self.run_dir / LOG_FILE, self.step)
