@@ -64,6 +64,7 @@ def _weights(run_dir):
     ("mlp-adam", {}),  # dropout in D: the global RNG state must be restored
     ("dcgan-28", {"z_dim": 8}),  # simultaneous update, Keras padding
     ("dcgan-28-fast", {"extra": {"width": 8}, "ema_kimg": 0.1}),  # with an EMA of G
+    ("dcgan-28-cond", {"extra": {"width": 8}}),  # class-conditional: fake labels come from the noise RNG
 ])
 def test_resume_is_exact(tmp_path, preset, extra):
     n = 6
@@ -161,3 +162,101 @@ def test_sampling_uses_the_ema_generator(tmp_path):
     for a, b in zip(run.generator.parameters(), t.G_ema.parameters()):
         assert torch.equal(a, b)
     assert any(not torch.equal(a, b) for a, b in zip(run.generator.parameters(), t.G.parameters()))
+
+
+# ---- class-conditional runs ----------------------------------------------------------------------
+
+def test_sampler_labels_belong_to_their_images():
+    from ganforge.training import BatchSampler
+
+    labels = torch.arange(40) % 7
+    images = labels.view(40, 1, 1, 1).expand(40, 1, 2, 2).to(torch.uint8).contiguous()  # pixel value = label
+    sampler = BatchSampler(images, 8, seed=3, labels=labels)
+    seen = []
+    for i in range(7):  # across an epoch boundary (5 batches per epoch)
+        x, y = sampler.labelled_batch(i)
+        assert y.dtype == torch.int64 and y.shape == (8,)
+        assert torch.equal(((x[:, 0, 0, 0] + 1) * 127.5).round().long(), y)
+        assert torch.equal(x, sampler.batch(i))
+        seen.append(y)
+    assert not torch.equal(seen[0], seen[1])
+    assert BatchSampler(images, 8, seed=3).labelled_batch(0)[1] is None
+
+
+def test_conditional_run_records_classes_and_draws_one_grid_row_per_class(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "run"
+    t = Trainer(tiny_config(preset="dcgan-28-cond", steps=2, out=str(out)), log=quiet)
+    seen = []
+    t.G.register_forward_hook(lambda m, args, res: seen.append(args[1].clone()))
+    t.train()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["conditional"] is True and cfg["extra"]["num_classes"] == 10
+    assert cfg["extra"]["class_names"] == [str(i) for i in range(10)]
+    with safe_open(str(out / "checkpoints" / "last.safetensors"), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    assert meta["num_classes"] == 10 and meta["class_names"][7] == "7"
+    # G is asked for every class, drawn per step (not one fixed class)
+    assert all(len(y) == 16 and 0 <= int(y.min()) and int(y.max()) < 10 for y in seen) and len(seen) >= 4
+    assert len(torch.cat(seen).unique()) > 3
+    # the fixed grid: 10 rows (one per class) of grid_size images, the same noise down each column
+    assert torch.equal(t.fixed_y, torch.arange(10).repeat_interleave(5))
+    assert torch.equal(t.fixed_z[:5], t.fixed_z[5:10])
+    assert Image.open(out / "final_grid.png").size == (5 * 28 + 6 * 2, 10 * 28 + 11 * 2)
+    run = load_run(out)
+    assert run.num_classes == 10 and run.class_names[3] == "3"
+
+
+def test_conditional_run_without_labels_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("L", (28, 28), color=i * 40).save(folder / f"{i}.png")
+    with pytest.raises(GanforgeError, match="needs class labels"):
+        Trainer(tiny_config(preset="dcgan-28-cond", dataset=f"folder:{folder}", batch_size=2, steps=1,
+                            out=str(tmp_path / "run")), log=quiet)
+
+
+def test_folder_sub_folders_are_the_classes_of_a_conditional_run(tmp_path):
+    from PIL import Image
+
+    for name in ("cats", "dogs", "owls"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (28, 28), color=i * 40).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "run"
+    Trainer(tiny_config(preset="dcgan-28-cond", dataset=f"folder:{tmp_path / 'imgs'}", batch_size=3, steps=1,
+                        out=str(out)), log=quiet).train()
+    run = load_run(out)
+    assert run.num_classes == 3 and run.class_names == ["cats", "dogs", "owls"]
+    assert run.class_index("owls") == 2 and run.class_index("1") == 1
+    with pytest.raises(GanforgeError, match="unknown class 'emus'.*cats, dogs, owls"):
+        run.class_index("emus")
+
+
+def test_run_generate_with_labels(tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_config(preset="dcgan-28-cond", steps=1, out=str(out)), log=quiet).train()
+    run = load_run(out)
+    seen = []
+    run.generator.register_forward_hook(lambda m, args, res: seen.append(args[1].clone()))
+    a = run.generate(6, seed=1, labels=torch.tensor([7] * 6))
+    assert torch.equal(seen[-1], torch.tensor([7] * 6))
+    assert torch.equal(a, run.generate(6, seed=1, labels=torch.tensor([7] * 6)))
+    b = run.generate(6, seed=1)  # classes drawn from the seed: deterministic
+    assert torch.equal(seen[-1], run.random_labels(6, seed=1)) and torch.equal(b, run.generate(6, seed=1))
+    for bad in (torch.tensor([10] * 6), torch.tensor([1] * 5), torch.tensor([1.0] * 6)):
+        with pytest.raises(GanforgeError, match="labels must"):
+            run.generate(6, labels=bad)
+
+
+def test_unconditional_run_refuses_labels(tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_config(steps=1, out=str(out)), log=quiet).train()
+    run = load_run(out)
+    assert run.num_classes is None and run.class_names is None
+    with pytest.raises(GanforgeError, match="unconditional"):
+        run.generate(2, labels=torch.tensor([1, 2]))

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .config import TrainConfig  # noqa: E402
 from .errors import GanforgeError  # noqa: E402
+from .hub import Generator  # noqa: E402
 from .presets import PRESETS, get_preset  # noqa: E402
 from .run import Run, load_run  # noqa: E402
 from .training import Trainer  # noqa: E402
@@ -20,5 +21,5 @@ def train(config: TrainConfig | None = None, **fields) -> Run:
     return load_run(Trainer(cfg).train())
 
 
-__all__ = ["GanforgeError", "PRESETS", "Run", "TrainConfig", "Trainer", "get_preset", "load_run", "train",
+__all__ = ["GanforgeError", "Generator", "PRESETS", "Run", "TrainConfig", "Trainer", "get_preset", "load_run", "train",
            "__version__"]

@@ -11,13 +11,18 @@ from . import __version__
 from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from .config import TrainConfig, read_config_file
 from .errors import GanforgeError
+from .export import add_export_parser
 from .metrics.commands import add_eval_parser, add_evaluator_parser
+from .report import add_report_parser
+from .web.server import add_serve_parser
 
 # CLI flag -> config field, for every field that `train` can set.
 _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
                  "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "seed", "device",
+                 "precision", "compile", "channels_last", "max_bad_steps",
                  "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
-                 "eval_metric", "eval_n"]
+                 "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
+                 "lr_schedule", "logger", "conditional"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,15 +42,29 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-d", type=positive_float, help="discriminator learning rate")
     p.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas")
     p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--loss", help="GAN loss: bce, minimax, hinge, lsgan, wasserstein")
+    p.add_argument("--loss", help="GAN loss: bce, ns, minimax, hinge, lsgan, wasserstein")
     p.add_argument("--d-update", choices=["sum", "concat", "separate", "simultaneous"],
                    help="how D and G updates interleave (see docs)")
     p.add_argument("--d-steps", type=positive_int, help="D updates per G update")
     p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
     p.add_argument("--ema-kimg", type=non_negative_float, help="half-life of the EMA of G's weights in thousands of "
                                                   "images (0 = off); sampling uses the EMA when on")
+    p.add_argument("--r1-gamma", type=non_negative_float, help="R1 penalty weight on real images (0 = off)")
+    p.add_argument("--r1-every", type=positive_int, help="lazy R1: apply it every N D steps, scaled by N")
+    p.add_argument("--gp-weight", type=non_negative_float, help="WGAN-GP gradient penalty weight (0 = off)")
+    p.add_argument("--spectral-norm", choices=["none", "d", "gd"], help="spectral normalisation of D or of G and D")
+    p.add_argument("--augment", help="DiffAugment for D's inputs: none or a comma list of translation,cutout,color")
+    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], help="learning-rate decay over the run")
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--precision", choices=["fp32", "bf16"],
+                   help="fp32 (default) or bf16 autocast of the forward passes (changes the rounding)")
+    p.add_argument("--compile", choices=["auto", "none", "default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile mode for G and D (default auto: on GPUs only)")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"],
+                   help="NHWC memory layout for convolutions (default auto: on for conv nets)")
+    p.add_argument("--max-bad-steps", type=positive_int,
+                   help="stop after this many steps in a row with a NaN/Inf loss or gradient (default 20)")
     p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")
     p.add_argument("--log-every", type=positive_int, help="steps between log lines")
     p.add_argument("--grid-every", type=positive_int, help="steps between sample grids")
@@ -54,6 +73,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=positive_int, help="evaluate every N steps; keeps a 'best' checkpoint")
     p.add_argument("--eval-metric", help="metric for --eval-every (default domain-fid; see 'ganforge eval -h')")
     p.add_argument("--eval-n", type=positive_int, help="images per evaluation during training (default 5000)")
+    p.add_argument("--logger", choices=["none", "tensorboard"],
+                   help="also log losses, metrics and grids to TensorBoard (RUN_DIR/tensorboard/); default none")
+    p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
+                   help="class-conditional G and D, classes from the dataset's labels (dcgan-28-cond has it on)")
     p.add_argument("--config", help="TOML or YAML file with the same fields")
     p.add_argument("--resume", metavar="RUN_DIR", help="carry on a run to --steps/--epochs in total")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,7 +119,12 @@ def add_sample_parser(sub: argparse._SubParsersAction) -> None:
                        description="Write samples as a PNG grid (default), one PNG per image, or an NPZ "
                                    "of uint8 HxWxC images.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--n", type=positive_int, default=64, help="number of images (default 64)")
+    p.add_argument("--n", type=positive_int, help="number of images (default 64)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="klass", metavar="CLASS",
+                       help="conditional runs: every image of this class (an index, or a class name)")
+    which.add_argument("--per-class", type=positive_int, metavar="K",
+                       help="conditional runs: K images of each class, one grid row per class")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", help="FILE.png for a grid, or a folder with --format png|npz "
                                  "(default RUN_DIR/samples/seed-S-n-N.png)")
@@ -113,24 +141,46 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     run = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
     fmt = args.format or ("npz" if args.out and args.out.endswith(".npz") else "grid")
-    images = run.generate(args.n, seed=args.seed)
+    n, labels, nrow, tag = _sample_request(run, args)
+    images = run.generate(n, seed=args.seed, labels=labels)
     if fmt == "grid":
-        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-n-{args.n}.png"
+        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-{tag}.png"
         if out.suffix.lower() != ".png":
             raise GanforgeError(f"a grid is written as a .png file; got --out {out}")
-        save_grid(images, out, nrow=args.nrow)
-        print(f"wrote a grid of {args.n} images to {out}")
+        save_grid(images, out, nrow=nrow)
+        print(f"wrote a grid of {n} images to {out}")
     elif fmt == "png":
         out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}"
         paths = save_each(images, out)
         print(f"wrote {len(paths)} PNG files to {out}/")
     else:
-        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-n-{args.n}.npz"
+        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-{tag}.npz"
         if out.suffix.lower() != ".npz":
-            out = out / f"seed-{args.seed}-n-{args.n}.npz"
-        save_npz(images, out)
-        print(f"wrote {args.n} images (uint8, {images.shape[2]}x{images.shape[3]}x{images.shape[1]}) to {out}")
+            out = out / f"seed-{args.seed}-{tag}.npz"
+        save_npz(images, out, labels=labels)
+        print(f"wrote {n} images (uint8, {images.shape[2]}x{images.shape[3]}x{images.shape[1]}) to {out}")
     return 0
+
+
+def _sample_request(run, args: argparse.Namespace):
+    """(n, labels or None, images per grid row, file-name tag) for --n, --class and --per-class."""
+    import torch
+
+    if args.per_class is not None and args.n is not None:
+        raise GanforgeError(f"give --n or --per-class, not both (--per-class {args.per_class} makes "
+                            f"{args.per_class} images of each class)")
+    if args.klass is None and args.per_class is None:
+        n = args.n or 64
+        return n, None, args.nrow, f"n-{n}"
+    if run.num_classes is None:
+        flag = "--class" if args.klass is not None else "--per-class"
+        raise GanforgeError(f"{flag}: run '{run.path}' is unconditional (trained without --conditional); "
+                            "it has no classes to choose from")
+    if args.per_class is not None:
+        labels = torch.arange(run.num_classes).repeat_interleave(args.per_class)
+        return len(labels), labels, args.nrow or args.per_class, f"per-class-{args.per_class}"
+    index, n = run.class_index(args.klass), args.n or 64
+    return n, torch.full((n,), index, dtype=torch.int64), args.nrow, f"n-{n}-class-{index}"
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -163,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets").set_defaults(func=cmd_datasets)
     add_eval_parser(sub)
     add_evaluator_parser(sub)
+    add_serve_parser(sub)
+    add_report_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

@@ -29,6 +29,7 @@ class TrainConfig:
     epochs: int | None = None  # total epochs; converted to steps once the dataset size is known
     batch_size: int | None = None
     z_dim: int | None = None
+    conditional: bool | None = None  # class-conditional G and D; the classes come from the dataset's labels
     optimizer: str | None = None  # "adam" or "sgd"
     lr_g: float | None = None
     lr_d: float | None = None
@@ -40,8 +41,19 @@ class TrainConfig:
     g_eval_for_d: bool | None = None  # make D's fakes with G in inference mode (Keras predict())
     init: str | None = None  # "keras", "dcgan" or "torch"
     ema_kimg: float | None = None  # half-life of the EMA of G's weights, in thousands of images; 0 = off
+    r1_gamma: float | None = None  # R1 penalty weight on real images (0/None = off)
+    r1_every: int | None = None  # lazy R1: every k-th D step, scaled by k (StyleGAN2); default 1
+    gp_weight: float | None = None  # WGAN-GP gradient penalty weight (0/None = off)
+    spectral_norm: str | None = None  # "none", "d" (the discriminator) or "gd" (both)
+    augment: str | None = None  # DiffAugment: "none" or a comma list of translation, cutout, color
+    lr_schedule: str | None = None  # "constant", "linear" (to 0 at the last step) or "cosine"
     seed: int = 0
     device: str = "auto"
+    # Speed (performance.py): none changes the maths except precision "bf16".
+    precision: str | None = None  # "fp32" (default) or "bf16" (autocast of the forward passes)
+    compile: str | None = None  # torch.compile mode; "auto" (default) compiles on GPUs only, "none" never
+    channels_last: str | None = None  # NHWC convolutions: "auto" (default: on for conv nets), "on", "off"
+    max_bad_steps: int = 20  # divergence guard: stop after this many steps in a row with NaN/Inf
     out: str | None = None
     log_every: int = 50
     grid_every: int | None = None
@@ -50,6 +62,7 @@ class TrainConfig:
     eval_every: int | None = None  # steps between evaluations during training (None = never)
     eval_metric: str = "domain-fid"  # a metric of ganforge.metrics; "best" checkpoint follows it
     eval_n: int = 5000  # generated images per evaluation
+    logger: str = "none"  # where logs and grids also go: "none" or "tensorboard" (see loggers.py)
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture options
 
@@ -84,6 +97,10 @@ class TrainConfig:
         if self.steps is not None and self.epochs is not None:
             raise GanforgeError(
                 f"give steps or epochs, not both (got steps={self.steps}, epochs={self.epochs})")
+        penalties = [n for n in ("r1_gamma", "gp_weight") if getattr(self, n)]
+        if penalties and self.d_update == "simultaneous":
+            raise GanforgeError(f"{' and '.join(penalties)} need a separate D step; use d_update sum, concat or "
+                                f"separate, not simultaneous")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -146,10 +163,11 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "preset": str, "dataset": str, "data_dir": str, "steps": int, "epochs": int, "batch_size": int,
     "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
     "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "ema_kimg": float,
-    "seed": int,
+    "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
+    "seed": int, "precision": str, "compile": str, "channels_last": str, "max_bad_steps": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
-    "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool,
-    "extra": dict,
+    "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool, "logger": str,
+    "extra": dict, "conditional": bool,
 }
 
 
@@ -230,20 +248,44 @@ def _loss(name: str, v: Any) -> None:
         raise GanforgeError(f"unknown loss {v!r}; choose one of: {', '.join(LOSSES)}")
 
 
+def _augment(name: str, v: Any) -> None:
+    from .augment import parse_augment
+
+    if not isinstance(v, str):
+        raise GanforgeError(f"{name} must be a string such as 'translation,cutout,color' or 'none', got {v!r}")
+    parse_augment(v)
+
+
+def _logger(name: str, v: Any) -> None:
+    from .loggers import check_logger_name
+
+    check_logger_name(v)
+
+
+def _bool(name: str, v: Any) -> None:
+    if not isinstance(v, bool):
+        raise GanforgeError(f"{name} must be true or false, got {v!r}")
+
+
 def _string(name: str, v: Any) -> None:
     if not isinstance(v, str) or not v:
         raise GanforgeError(f"{name} must be a non-empty string, got {v!r}")
 
 
 _CHECKS = {
-    "preset": _preset, "dataset": _string, "data_dir": _string, "steps": _positive_int,
+    "preset": _preset, "dataset": _string, "data_dir": _string, "steps": _positive_int, "conditional": _bool,
     "epochs": _positive_int, "batch_size": _positive_int, "z_dim": _positive_int,
     "optimizer": _one_of("adam", "sgd"), "lr_g": _positive_float, "lr_d": _positive_float,
     "betas": _betas, "momentum": _momentum, "loss": _loss,
     "d_update": _one_of("sum", "concat", "separate", "simultaneous"), "d_steps": _positive_int,
     "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
-    "seed": _non_negative_int, "device": _device,
+    "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
+    "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,
+    "lr_schedule": _one_of("constant", "linear", "cosine"),
+    "seed": _non_negative_int, "device": _device, "precision": _one_of("fp32", "bf16"),
+    "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
+    "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,
     "out": _string, "log_every": _positive_int, "grid_every": _positive_int,
     "grid_size": _positive_int, "checkpoint_every": _positive_int, "eval_every": _positive_int,
-    "eval_metric": _string, "eval_n": _positive_int,
+    "eval_metric": _string, "eval_n": _positive_int, "logger": _logger,
 }

@@ -42,6 +42,11 @@ register_loss(GANLoss(
     g=lambda f: F.softplus(-f).mean(), probabilistic=True,
 ))
 register_loss(GANLoss(
+    "ns", "non-saturating (Goodfellow et al. 2014): D as bce, G minimises -log D(G(z)); the same maths as bce",
+    d_real=lambda r: F.softplus(-r).mean(), d_fake=lambda f: F.softplus(f).mean(),
+    g=lambda f: F.softplus(-f).mean(), probabilistic=True,
+))
+register_loss(GANLoss(
     "minimax", "the original saturating minimax game: G minimises log(1 - D(G(z)))",
     d_real=lambda r: F.softplus(-r).mean(), d_fake=lambda f: F.softplus(f).mean(),
     g=lambda f: -F.softplus(f).mean(), probabilistic=True,

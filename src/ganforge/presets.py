@@ -23,6 +23,7 @@ from .models.dcgan import (
     TutorialDCGAN64Generator,
 )
 from .models.mlp import MLPDiscriminator, MLPGenerator
+from .models.resnet import ResNetDiscriminator, ResNetGenerator
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Preset:
     discriminator: Callable[[TrainConfig], nn.Module]
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where the recipe comes from
+    quality: str = ""  # what it measured, with the conditions (only measured figures)
 
 
 PRESETS: dict[str, Preset] = {}
@@ -56,18 +58,45 @@ def get_preset(name: str) -> Preset:
 # Keras tutorials: BCE, Keras initialisers and BatchNorm, the tutorials' own update loops.
 _KERAS = {"loss": "bce", "init": "keras", "d_steps": 1}
 
+
+def config_num_classes(c: TrainConfig) -> int | None:
+    """The class count to build conditional models for: None unless ``c.conditional``. The trainer
+    writes ``extra["num_classes"]`` from the dataset's labels, so a run's config.json alone rebuilds it."""
+    if not c.conditional:
+        return None
+    n = c.extra.get("num_classes")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise GanforgeError(f"a conditional config needs extra.num_classes, a positive integer (the trainer sets "
+                            f"it from the dataset's labels); got {n!r}")
+    return n
+
+
+def conditional_presets() -> list[str]:
+    """Presets that are class-conditional by default."""
+    return [name for name, p in PRESETS.items() if p.defaults.get("conditional")]
+
 register_preset(Preset(
     "dcgan-28-fast",
     "the default: a lean DCGAN (4x4 kernels, 32/64 channels, EMA of G), recognisable digits in minutes on a CPU",
     (1, 28, 28),
-    generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=1, width=c.extra["width"]),
-    discriminator=lambda c: SmallDCGANDiscriminator(channels=1, width=c.extra["width"]),
+    generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=1, width=c.extra["width"],
+                                            num_classes=config_num_classes(c)),
+    discriminator=lambda c: SmallDCGANDiscriminator(channels=1, width=c.extra["width"],
+                                                    num_classes=config_num_classes(c)),
     # Tuned for minutes on 2 CPU cores: half width (4x fewer FLOPs than width 64) buys 2.7x more
     # steps, and lr 1e-3 learns twice as fast as DCGAN's 2e-4 at this size (bench/ and README).
     defaults={"batch_size": 64, "z_dim": 64, "optimizer": "adam", "lr_g": 1e-3, "lr_d": 1e-3,
               "betas": (0.5, 0.999), "loss": "bce", "d_update": "concat", "d_steps": 1,
               "g_eval_for_d": False, "init": "dcgan", "ema_kimg": 10.0, "steps": 3000, "extra": {"width": 32}},
     source="Radford et al. 2016 (DCGAN) at reduced width, faster learning rate, EMA generator",
+))
+
+_FAST = PRESETS["dcgan-28-fast"]
+register_preset(Preset(
+    "dcgan-28-cond",
+    "dcgan-28-fast conditioned on the dataset's classes: conditional BatchNorm in G, projection D",
+    _FAST.image_shape, _FAST.generator, _FAST.discriminator, defaults={**_FAST.defaults, "conditional": True},
+    source="dcgan-28-fast with conditional BN (de Vries et al. 2017) and a projection D (Miyato & Koyama 2018)",
 ))
 
 register_preset(Preset(
@@ -128,4 +157,23 @@ register_preset(Preset(
     discriminator=lambda c: TutorialDCGAN64Discriminator(),
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial, corrected",
+))
+
+# Modern recipes (issue 5): SNGAN-style ResNets with hinge loss, spectral norm on D, TTUR, EMA of G.
+_MODERN = {"optimizer": "adam", "betas": (0.0, 0.9), "loss": "hinge", "d_update": "sum", "d_steps": 1,
+           "g_eval_for_d": False, "init": "torch", "spectral_norm": "d", "ema_kimg": 10.0}
+
+
+def _resnet(channels: int, size: int) -> tuple[Callable[[TrainConfig], nn.Module], Callable[[TrainConfig], nn.Module]]:
+    return (lambda c: ResNetGenerator(c.z_dim, channels, size, width=c.extra["width"]),
+            lambda c: ResNetDiscriminator(channels, size, width=c.extra["width"]))
+
+
+register_preset(Preset(
+    "resnet-28-mnist",
+    "SNGAN-style ResNet for 28x28 grey images: hinge loss, spectral norm on D, TTUR, EMA of G",
+    (1, 28, 28), *_resnet(1, 28),
+    defaults={**_MODERN, "batch_size": 64, "z_dim": 64, "lr_g": 2e-4, "lr_d": 4e-4, "steps": 3000,
+              "extra": {"width": 32}},
+    source="Miyato et al. 2018 (SNGAN), Heusel et al. 2017 (TTUR), Karras et al. (EMA)",
 ))

@@ -12,8 +12,11 @@ from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .errors import GanforgeError
 from .images import to_pil, to_uint8
+from .models.conditional import call, num_classes_of
 from .presets import Preset, get_preset
 from .training import LAST_CHECKPOINT, build_models, load_run_config, resolve_device
+
+_LABEL_STREAM = 7_919  # offset of the seed for drawn classes, so they do not track the latents
 
 
 class Run:
@@ -39,7 +42,53 @@ class Run:
 
     @property
     def num_classes(self) -> int | None:
-        return None  # unconditional presets only, for now
+        """The number of classes of a class-conditional run; None when it is unconditional."""
+        return num_classes_of(self.generator)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The dataset's class names (index order) for a conditional run, when the dataset has names."""
+        names = self.config.extra.get("class_names") if self.num_classes else None
+        return [str(x) for x in names] if names else None
+
+    def class_index(self, value: str | int) -> int:
+        """A class given by name or by index (a name wins where a name is also a number)."""
+        if self.num_classes is None:
+            raise GanforgeError(f"run '{self.path}' is unconditional (trained without --conditional); "
+                                "it takes no class")
+        names = self.class_names or []
+        if isinstance(value, str) and value in names:
+            return names.index(value)
+        try:
+            index = int(value)
+        except ValueError:
+            index = -1
+        if not 0 <= index < self.num_classes:
+            numbered = names == [str(i) for i in range(self.num_classes)]  # MNIST: the names are the indices
+            named = f" or one of: {', '.join(names)}" if names and not numbered else ""
+            raise GanforgeError(f"unknown class {value!r}; give an index from 0 to {self.num_classes - 1}{named}")
+        return index
+
+    def random_labels(self, n: int, seed: int = 0) -> torch.Tensor:
+        """Classes for ``seed``, uniform and deterministic, from a stream apart from the latents'."""
+        if self.num_classes is None:
+            raise GanforgeError(f"run '{self.path}' is unconditional; it has no classes")
+        gen = torch.Generator().manual_seed(seed + _LABEL_STREAM)
+        return torch.randint(self.num_classes, (n,), generator=gen)
+
+    def _labels_for(self, n: int, seed: int, labels: torch.Tensor | None) -> torch.Tensor | None:
+        if labels is None:
+            return self.random_labels(n, seed) if self.num_classes else None
+        if self.num_classes is None:
+            raise GanforgeError(f"run '{self.path}' is unconditional (trained without --conditional); "
+                                "it takes no class labels")
+        labels = torch.as_tensor(labels)
+        if labels.dtype != torch.int64 or labels.shape != (n,):
+            raise GanforgeError(f"labels must be an int64 tensor of length {n}, got {labels.dtype} "
+                                f"{tuple(labels.shape)}")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise GanforgeError(f"labels must be class indices from 0 to {self.num_classes - 1}")
+        return labels
 
     def noise(self, n: int, seed: int = 0) -> torch.Tensor:
         """The latent vectors for ``seed``: the same seed always gives the same images."""
@@ -49,35 +98,56 @@ class Run:
     @torch.no_grad()
     def generate(self, n: int, *, seed: int = 0, batch_size: int = 256,
                  labels: torch.Tensor | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` images as a uint8 tensor n x C x H x W on the CPU."""
+        """``n`` images as a uint8 tensor n x C x H x W on the CPU.
+
+        ``labels`` (int64, length n) are the classes asked for from a conditional run; without them a
+        conditional run draws its classes from ``seed`` (``random_labels``).
+        """
         if n <= 0:
             raise GanforgeError(f"number of images must be positive, got {n}")
-        if labels is not None:
-            raise GanforgeError(f"run '{self.path}' is unconditional; it takes no class labels")
         z = self.noise(n, seed) if z is None else z
+        labels = self._labels_for(len(z), seed, labels)
         out = []
-        for chunk in z.split(batch_size):
-            out.append(to_uint8(self.generator(chunk.to(self.device))).cpu())
+        for i, chunk in enumerate(z.split(batch_size)):
+            y = None if labels is None else labels[i * batch_size:(i + 1) * batch_size].to(self.device)
+            out.append(to_uint8(call(self.generator, chunk.to(self.device), y)).cpu())
         return torch.cat(out)
 
-    def generate_float(self, n: int, *, seed: int = 0) -> torch.Tensor:
+    def generate_float(self, n: int, *, seed: int = 0, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Raw generator output in [-1, 1] (float, n x C x H x W, CPU)."""
+        labels = self._labels_for(n, seed, labels)
         with torch.no_grad():
-            return self.generator(self.noise(n, seed).to(self.device)).float().cpu()
+            y = None if labels is None else labels.to(self.device)
+            return call(self.generator, self.noise(n, seed).to(self.device), y).float().cpu()
 
-    def sample_pil(self, n: int, *, seed: int = 0) -> list[Image.Image]:
-        return to_pil(self.generate(n, seed=seed))
+    def sample_pil(self, n: int, *, seed: int = 0, labels: torch.Tensor | None = None) -> list[Image.Image]:
+        return to_pil(self.generate(n, seed=seed, labels=labels))
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the sampling generator as a shareable folder (config.json, model.safetensors, README.md)
+        that ``ganforge.Generator.from_pretrained`` loads; see ``ganforge.hub``."""
+        from .hub import save_pretrained
+
+        return save_pretrained(self, path)
 
 
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
     """Load a run folder's generator (in inference mode) from its ``last`` (or named) checkpoint."""
     path = Path(path)
+    if (path / "model.safetensors").is_file() and not (path / "checkpoints").is_dir():
+        from .hub import load_pretrained  # a pretrained folder (save_pretrained) samples like a run
+
+        if checkpoint != "last":
+            raise GanforgeError(f"'{path}' is a pretrained folder with one generator; it has no '{checkpoint}' "
+                                "checkpoint")
+        return load_pretrained(path, device=device)
     config = load_run_config(path)
     preset = get_preset(config.preset)
     ckpt_path = path / LAST_CHECKPOINT if checkpoint == "last" else path / "checkpoints" / f"{checkpoint}.safetensors"
     if not ckpt_path.is_file():
         raise GanforgeError(f"run '{path}' has no '{checkpoint}' checkpoint ({ckpt_path} is missing)")
     ckpt = Checkpoint(ckpt_path)
+    ckpt.check_preset(config.preset)
     dev = resolve_device(device or "auto")
     g, _ = build_models(config, preset)
     # The EMA generator, when the run kept one, is the better sampler.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .conditional import ProjectionHead, conditional_sequential
 from .layers import Conv2d, ConvTranspose2d, Reshape, keras_batchnorm
 
 
@@ -94,31 +95,56 @@ class TutorialDCGAN64Discriminator(nn.Module):
 
 class SmallDCGANGenerator(nn.Module):
     """A lean DCGAN for 28x28 (Radford et al. recipe, 4x4 kernels, half the tutorial's width):
-    z -> Dense 7*7*2w -> BN -> ReLU -> ConvT w 4x4 s2 -> BN -> ReLU -> ConvT C 4x4 s2, tanh."""
+    z -> Dense 7*7*2w -> BN -> ReLU -> ConvT w 4x4 s2 -> BN -> ReLU -> ConvT C 4x4 s2, tanh.
 
-    def __init__(self, z_dim: int = 64, channels: int = 1, width: int = 64) -> None:
+    With ``num_classes``, both BatchNorms are class-conditional (see ``conditional``) and
+    ``forward(z, y)`` takes the class labels.
+    """
+
+    def __init__(self, z_dim: int = 64, channels: int = 1, width: int = 64, num_classes: int | None = None) -> None:
         super().__init__()
+        self.num_classes = num_classes
         self.net = nn.Sequential(
             nn.Linear(z_dim, 7 * 7 * 2 * width, bias=False), nn.BatchNorm1d(7 * 7 * 2 * width), nn.ReLU(),
             Reshape(2 * width, 7, 7),
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
             nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )
+        if num_classes is not None:
+            self.net = conditional_sequential(self.net, num_classes)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes is None:
+            _no_labels(y)
+            return self.net(z)
+        return self.net(z, y)
 
 
 class SmallDCGANDiscriminator(nn.Module):
-    """Conv w 4x4 s2 -> LeakyReLU 0.2 -> Conv 2w 4x4 s2 -> LeakyReLU 0.2 -> Dense 1 (no BN, no dropout)."""
+    """Conv w 4x4 s2 -> LeakyReLU 0.2 -> Conv 2w 4x4 s2 -> LeakyReLU 0.2 -> Dense 1 (no BN, no dropout).
 
-    def __init__(self, channels: int = 1, width: int = 64) -> None:
+    With ``num_classes``, the Dense layer is a projection head, ``psi(h) + <embed(y), h>`` on the
+    flattened features ``h``, and ``forward(x, y)`` takes the class labels.
+    """
+
+    def __init__(self, channels: int = 1, width: int = 64, num_classes: int | None = None) -> None:
         super().__init__()
+        self.num_classes = num_classes
+        features = 7 * 7 * 2 * width
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(7 * 7 * 2 * width, 1),
+            nn.Flatten(), *([nn.Linear(features, 1)] if num_classes is None else []),
         )
+        self.head = ProjectionHead(features, num_classes) if num_classes is not None else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.head is None:
+            _no_labels(y)
+            return self.net(x).squeeze(1)
+        return self.head(self.net(x), y)
+
+
+def _no_labels(y: torch.Tensor | None) -> None:
+    if y is not None:
+        raise ValueError("this model is unconditional: it takes no class labels")
