@@ -85,8 +85,9 @@ def main() -> None:
             proc.wait(timeout=10)
 
     s = result.summary()
+    cpu = platform.processor() or platform.machine()
     print(f"studio load test: {run_dir.name}, {args.requests} requests of {args.n}-image grids, "
-          f"{args.concurrency} at once, loopback; {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}")
+          f"{args.concurrency} at once, loopback; {os.cpu_count()} CPU cores ({cpu})")
     print("\n| requests | concurrency | ok | p50 ms | p90 ms | p99 ms | max ms | req/s |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(f"| {s['requests']} | {s['concurrency']} | {s['ok']} | {s['p50_ms']:.0f} | {s['p90_ms']:.0f} | "

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ganforge.cli import main
@@ -119,3 +120,88 @@ def test_train_reads_a_config_file_and_flags_win(tmp_path):
     assert main(["train", "--config", str(cfg), "--lr-g", "0.003", "--out", str(out), "--no-progress"]) == 0
     written = json.loads((out / "config.json").read_text())
     assert written["preset"] == "mlp-adam" and written["lr_g"] == 0.003 and written["batch_size"] == 8
+
+
+# ---- class-conditional runs ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-cond") / "run"
+    rc = main(["train", "--preset", "dcgan-28-cond", "--dataset", "mnist-sample", "--steps", "2", "--batch-size",
+               "16", "--out", str(out), "--no-progress", "--log-every", "1"])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture
+def g_labels(monkeypatch):
+    """The labels every sampling call hands to the loaded generator."""
+    import ganforge.run
+
+    seen, real_load = [], ganforge.run.load_run
+
+    def load(*args, **kw):
+        run = real_load(*args, **kw)
+        run.generator.register_forward_hook(lambda m, a, res: seen.append(a[1].clone()))
+        return run
+
+    monkeypatch.setattr(ganforge.run, "load_run", load)
+    return seen
+
+
+def test_conditional_flag_and_preset_write_the_classes(conditional_run, tmp_path):
+    import json
+
+    cfg = json.loads((conditional_run / "config.json").read_text())
+    assert cfg["preset"] == "dcgan-28-cond" and cfg["conditional"] is True and cfg["extra"]["num_classes"] == 10
+    out = tmp_path / "run"
+    assert main(["train", "--conditional", "--dataset", "mnist-sample", "--steps", "1", "--batch-size", "8",
+                 "--out", str(out), "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["preset"] == "dcgan-28-fast" and cfg["conditional"] is True
+
+
+def test_sample_class_7_asks_g_for_class_7_only(conditional_run, tmp_path, g_labels):
+    out = tmp_path / "sevens.png"
+    assert main(["sample", str(conditional_run), "--class", "7", "--n", "9", "--out", str(out)]) == 0
+    assert torch.equal(torch.cat(g_labels), torch.full((9,), 7))
+    assert Image.open(out).size == (3 * 28 + 4 * 2,) * 2
+    assert main(["sample", str(conditional_run), "--class", "7", "--n", "4", "--out", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["labels"].tolist() == [7, 7, 7, 7]
+
+
+def test_sample_per_class_is_one_row_per_class(conditional_run, tmp_path, g_labels):
+    out = tmp_path / "rows.png"
+    assert main(["sample", str(conditional_run), "--per-class", "3", "--out", str(out)]) == 0
+    assert torch.equal(torch.cat(g_labels), torch.arange(10).repeat_interleave(3))
+    assert Image.open(out).size == (3 * 28 + 4 * 2, 10 * 28 + 11 * 2)  # 3 columns, 10 rows
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--class", "7"], "--class: run '{run}' is unconditional"),
+    (["--per-class", "2"], "--per-class: run '{run}' is unconditional"),
+])
+def test_class_options_on_an_unconditional_run_are_refused(trained_run, args, needle, capsys):
+    assert main(["sample", str(trained_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle.format(run=trained_run) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--class", "10"], "unknown class '10'; give an index from 0 to 9"),
+    (["--class", "seven"], "unknown class 'seven'"),
+    (["--per-class", "2", "--n", "5"], "give --n or --per-class, not both"),
+])
+def test_bad_class_requests_are_one_line(conditional_run, args, needle, capsys):
+    assert main(["sample", str(conditional_run), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_conditional_preset_on_unlabelled_images_is_refused(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / f"{i}.png")
+    assert main(["train", "--preset", "dcgan-28-cond", "--dataset", f"folder:{tmp_path / 'imgs'}",
+                 "--batch-size", "2", "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "needs class labels" in capsys.readouterr().err

@@ -54,6 +54,7 @@ def fork_cli(argv: list[str], log: Path, *, pause_writes: bool) -> Child:
     """Run ``ganforge ARGV`` in a forked child process."""
     ev_r, ev_w = os.pipe() if pause_writes else (None, None)
     go_r, go_w = os.pipe() if pause_writes else (None, None)
+    log.touch()  # a child killed before it opens its log still has one
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -222,7 +223,7 @@ def test_sigkill_at_random_moments_always_resumes_exactly(work, reference, capsy
             status = drive(child, kill_at_write=where)
             kills.append((f"checkpoint write {where}", None, False))
         else:
-            delay = rng.uniform(0.0, 0.4)
+            delay = rng.uniform(0.0, 1.0)  # start-up, steps, log lines, grids
             status = drive(child, kill_after=delay)
             kills.append((f"{delay:.3f} s", None, False))
         log = (work / f"leg-{i}.log").read_text()

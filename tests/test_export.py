@@ -9,11 +9,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from torch import nn
 
-from ganforge import GanforgeError, TrainConfig, load_run
+from ganforge import GanforgeError, load_run
 from ganforge.cli import main
 from ganforge.export import export_onnx, export_run, export_torchscript
-from ganforge.training import build_models
+from ganforge.models.conditional import ConditionalBatchNorm2d
+from ganforge.models.layers import Conv2d, ConvTranspose2d
 
 
 def _onnx_matches(path, generator, z_dim, num_classes=None):
@@ -44,17 +46,31 @@ def test_onnx_export_of_a_run_runs_in_onnxruntime(tiny_run, tmp_path):
     assert meta["z_dim"] == 64 and meta["image_shape"] == [1, 28, 28] and meta["num_classes"] is None
 
 
-def test_keras_padding_and_conditional_generators_export(tmp_path):
-    # dcgan-28 crops its transposed convolutions asymmetrically (Keras 'same'); the conditional
-    # generator looks up BatchNorm gains per class.
-    for name, cfg in [("keras", TrainConfig(preset="dcgan-28", z_dim=8)),
-                      ("cond", TrainConfig(preset="dcgan-28-fast", conditional=True,
-                                           extra={"width": 8, "num_classes": 10}))]:
-        torch.manual_seed(0)
-        g = build_models(cfg.resolved())[0].eval()
-        k = getattr(g, "num_classes", None)
-        assert (k is None) == (name == "keras")
-        _onnx_matches(export_onnx(g, cfg.resolved().z_dim, tmp_path / f"{name}.onnx"), g, cfg.resolved().z_dim, k)
+class _KerasConditional(nn.Module):
+    """The layers most likely to break an exporter: Keras 'same' padding (a transposed convolution cropped
+    one pixel more after than before, a strided convolution padded 1 before and 2 after) and a BatchNorm
+    whose gain and bias are looked up per class."""
+
+    def __init__(self, z_dim: int = 8, num_classes: int = 3):
+        super().__init__()
+        self.num_classes = num_classes
+        self.fc = nn.Linear(z_dim, 4 * 7 * 7)
+        self.up = ConvTranspose2d(4, 4, 5, 2, "same")  # 7 -> 14
+        self.bn = ConditionalBatchNorm2d(4, num_classes)
+        self.down = Conv2d(4, 1, 5, 2, "same")  # 14 -> 7
+        for t in (self.bn.gain.weight, self.bn.bias.weight, self.bn.running_mean):
+            nn.init.normal_(t)
+
+    def forward(self, z, y):
+        x = self.up(self.fc(z).view(-1, 4, 7, 7))
+        return torch.tanh(self.down(self.bn(x, y)))
+
+
+def test_keras_padding_and_conditional_layers_export(tmp_path):
+    assert ConvTranspose2d(4, 4, 5, 2, "same").crop_after == 1  # the asymmetric case is exercised
+    torch.manual_seed(0)
+    g = _KerasConditional().eval()
+    _onnx_matches(export_onnx(g, 8, tmp_path / "g.onnx"), g, 8, num_classes=3)
 
 
 def test_torchscript_export_loads_with_torch_jit(tiny_run, tmp_path):

@@ -38,6 +38,19 @@ def test_eval_records_become_eval_scalars(tmp_path):
     assert "eval/domain-fid/time" not in acc.Tags()["scalars"]
 
 
+def test_resume_hides_events_after_the_checkpoint(tmp_path):
+    first = make_logger("tensorboard", tmp_path)
+    for step in range(1, 6):  # a session that crashed after step 5, checkpointed at 4
+        first.record({"step": step, "loss_g": 100.0 + step})
+    first.close()
+    resumed = make_logger("tensorboard", tmp_path, start_step=4)
+    for step in (5, 6):
+        resumed.record({"step": step, "loss_g": float(step)})
+    resumed.close()
+    events = _events(tmp_path / TENSORBOARD_DIR).Scalars("train/loss_g")
+    assert [(e.step, e.value) for e in events] == [(1, 101), (2, 102), (3, 103), (4, 104), (5, 5), (6, 6)]
+
+
 def test_no_logger_writes_nothing(tmp_path):
     logger = make_logger("none", tmp_path)
     logger.record({"step": 1, "loss_g": 1.0})

@@ -64,6 +64,11 @@ def _weights(run_dir):
     ("mlp-adam", {}),  # dropout in D: the global RNG state must be restored
     ("dcgan-28", {"z_dim": 8}),  # simultaneous update, Keras padding
     ("dcgan-28-fast", {"extra": {"width": 8}, "ema_kimg": 0.1}),  # with an EMA of G
+    # lazy R1 and DiffAugment draw from the noise RNG; spectral norm keeps power-iteration buffers
+    ("dcgan-28-fast", {"extra": {"width": 8}, "r1_gamma": 1.0, "r1_every": 2, "augment": "translation,cutout,color",
+                       "spectral_norm": "gd", "loss": "hinge"}),
+    ("resnet-28-mnist", {"extra": {"width": 4}, "gp_weight": 10.0, "loss": "wasserstein", "d_steps": 2,
+                         "d_update": "separate"}),  # WGAN-GP with n_critic 2 on the ResNet
     ("dcgan-28-cond", {"extra": {"width": 8}}),  # class-conditional: fake labels come from the noise RNG
 ])
 def test_resume_is_exact(tmp_path, preset, extra):

@@ -29,3 +29,10 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     return _number(text, float, lambda v: 0 <= v < float("inf"), "a non-negative number")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line naming the bad argument (not the whole usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see '{self.prog} -h')\n")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from .argtypes import OneLineParser, non_negative_float, non_negative_int, positive_float, positive_int
 from .config import TrainConfig, read_config_file
 from .errors import GanforgeError
 from .export import add_export_parser
@@ -204,7 +204,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganforge", description="Train, sample and measure GANs.")
+    parser = OneLineParser(prog="ganforge", description="Train, sample and measure GANs.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_parser(sub)

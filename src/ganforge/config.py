@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .errors import GanforgeError
 
 DEFAULT_PRESET = "dcgan-28-fast"
 DEFAULT_DATASET = "mnist"
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -201,6 +203,12 @@ def _non_negative_int(name: str, v: Any) -> None:
         raise GanforgeError(f"{name} must be a non-negative integer, got {v!r}")
 
 
+def _seed(name: str, v: Any) -> None:
+    # Seeds are combined with step and epoch numbers (training.py), so keep them far below torch's 2**64 limit.
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
+        raise GanforgeError(f"{name} must be an integer from 0 to {MAX_SEED}, got {v!r}")
+
+
 def _positive_float(name: str, v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and v < float("inf")):
         raise GanforgeError(f"{name} must be a positive number, got {v!r}")
@@ -231,7 +239,7 @@ def _momentum(name: str, v: Any) -> None:
 
 
 def _device(name: str, v: Any) -> None:
-    if not isinstance(v, str) or not (v in ("auto", "cpu", "cuda") or v.startswith("cuda:")):
+    if not isinstance(v, str) or not (v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:[0-9]+", v)):
         raise GanforgeError(f"{name} must be auto, cpu, cuda or cuda:N; got {v!r}")
 
 
@@ -282,7 +290,7 @@ _CHECKS = {
     "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
     "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,
     "lr_schedule": _one_of("constant", "linear", "cosine"),
-    "seed": _non_negative_int, "device": _device, "precision": _one_of("fp32", "bf16"),
+    "seed": _seed, "device": _device, "precision": _one_of("fp32", "bf16"),
     "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
     "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,
     "out": _string, "log_every": _positive_int, "grid_every": _positive_int,

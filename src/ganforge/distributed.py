@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
 from .errors import GanforgeError
@@ -135,12 +134,29 @@ def barrier(ctx: Context) -> None:
         dist.barrier()
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the processes, differentiable: every process's output depends on every input, so
+    the gradient is the sum of the processes' output gradients."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class ProcessGroupBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose batch statistics are computed over every process's batch.
 
-    ``nn.SyncBatchNorm`` does this on GPUs only; this version uses the differentiable all-reduce of
-    ``torch.distributed.nn`` and so runs on the CPU (gloo) too. Same parameters and buffers as the
-    BatchNorm it replaces, so checkpoints do not change.
+    ``nn.SyncBatchNorm`` does this on GPUs only; this version uses a differentiable all-reduce and so
+    runs on the CPU (gloo) too. Same parameters and buffers as the BatchNorm it replaces, so
+    checkpoints do not change.
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
@@ -153,7 +169,7 @@ class ProcessGroupBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
         stats = torch.cat([x.sum(dims), x.pow(2).sum(dims), count])
-        stats = dist_fn.all_reduce(stats)
+        stats = _AllReduceSum.apply(stats)
         c = x.shape[1]
         n = stats[-1]
         mean = stats[:c] / n

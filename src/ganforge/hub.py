@@ -185,8 +185,7 @@ normal numbers to a {h}x{w} image with {c} channel{"s" if c > 1 else ""}.
 ## Use
 
 ```python
-import torch
-import ganforge
+{"import torch" + chr(10) if conditional else ""}import ganforge
 
 g = ganforge.Generator.from_pretrained("{name}")   # this folder, or its Hub repo id
 {label_line}   # uint8, 16 x {c} x {h} x {w}

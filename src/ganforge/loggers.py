@@ -46,10 +46,10 @@ class TensorBoardLogger(TrainingLogger):
     def __init__(self, run_dir: Path, start_step: int = 0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        # On resume, purge_step hides events the previous session wrote after its last checkpoint,
-        # as log.jsonl is truncated to that step.
+        # On resume, TensorBoard hides the events from purge_step on: those the previous session wrote
+        # after the checkpoint we resume from, as log.jsonl is truncated to that step.
         self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR),
-                                    purge_step=start_step if start_step > 0 else None)
+                                    purge_step=start_step + 1 if start_step > 0 else None)
 
     def config(self, config: dict[str, Any]) -> None:
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)

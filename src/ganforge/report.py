@@ -85,13 +85,14 @@ def curves_png(records: list[dict[str, Any]]) -> bytes | None:
     fig = Figure(figsize=(8, 2.6 * rows))
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     steps = [r["step"] for r in train]
+    style = ".-" if len(steps) < 30 else "-"  # a short run's few points stay visible
     row = 0
     if train:
-        axes[0].plot(steps, [r["loss_g"] for r in train], label="G loss")
-        axes[0].plot(steps, [r["loss_d"] for r in train], label="D loss")
+        axes[0].plot(steps, [r["loss_g"] for r in train], style, label="G loss")
+        axes[0].plot(steps, [r["loss_d"] for r in train], style, label="D loss")
         axes[0].set_ylabel("loss")
-        axes[1].plot(steps, [r["d_real"] for r in train], label="D(x)")
-        axes[1].plot(steps, [r["d_fake"] for r in train], label="D(G(z))")
+        axes[1].plot(steps, [r["d_real"] for r in train], style, label="D(x)")
+        axes[1].plot(steps, [r["d_fake"] for r in train], style, label="D(G(z))")
         axes[1].set_ylabel("D output")
         row = 2
     for metric, key in metric_keys:

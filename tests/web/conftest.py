@@ -47,13 +47,16 @@ class FakeConditionalRun:
     def noise(self, n: int, seed: int = 0) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=torch.Generator().manual_seed(seed))
 
+    def random_labels(self, n: int, seed: int = 0) -> torch.Tensor:
+        return torch.randint(self.num_classes, (n,), generator=torch.Generator().manual_seed(seed))
+
     def generate(self, n: int, *, seed: int = 0, labels: torch.Tensor | None = None,
                  z: torch.Tensor | None = None) -> torch.Tensor:
         if n <= 0:
             raise GanforgeError(f"number of images must be positive, got {n}")
         z = self.noise(n, seed) if z is None else z
         if labels is None:
-            labels = torch.randint(self.num_classes, (n,), generator=torch.Generator().manual_seed(seed))
+            labels = self.random_labels(n, seed)
         x = torch.tanh(z @ self.weight / 3 + self.embed[labels])
         return to_uint8(x.view(n, *self.image_shape))
 
@@ -61,6 +64,21 @@ class FakeConditionalRun:
 @pytest.fixture(scope="session")
 def cond_run() -> FakeConditionalRun:
     return FakeConditionalRun()
+
+
+@pytest.fixture(scope="session")
+def digits_cond_run(tmp_path_factory) -> ganforge.Run:
+    """A real class-conditional run: 2 steps of dcgan-28-cond on the bundled (labelled) digits."""
+    if "dcgan-28-cond" not in ganforge.PRESETS:
+        pytest.skip("no conditional preset in this build")
+    out = tmp_path_factory.mktemp("runs") / "digits-cond"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANFORGE_OFFLINE", "1")
+        mp.setenv("GANFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        torch.set_num_threads(1)
+        ganforge.Trainer(ganforge.TrainConfig(preset="dcgan-28-cond", dataset="mnist-sample", steps=2, batch_size=8,
+                                              extra={"width": 8}, out=str(out), progress=False)).train()
+    return ganforge.load_run(out, device="cpu")
 
 
 class LiveServer:
@@ -98,6 +116,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(tiny_run, cond_run):
-    with LiveServer({"tiny": tiny_run, "cond": cond_run}) as server:
+def live_server(request, tiny_run, cond_run):
+    runs = {"tiny": tiny_run, "cond": cond_run}
+    if "dcgan-28-cond" in ganforge.PRESETS:
+        runs["digits"] = request.getfixturevalue("digits_cond_run")
+    with LiveServer(runs) as server:
         yield server

@@ -4,7 +4,14 @@ Every file under PATH whose extension is in ``EXTENSIONS`` (any case) is read, i
 sorted order of the path below PATH; other files, and names starting with a dot (``.DS_Store``, ``._x.jpg``,
 ``.ipynb_checkpoints/``), are ignored. Symlinks are followed; a folder reached twice (a symlink loop, or two
 links to one folder) is read once. When every image sits in a first-level sub-folder, those sub-folders are
-the classes (sorted by name). A file that cannot be decoded is skipped and named in the log.
+the classes (sorted by name).
+
+Bad input is skipped and named in the log, one line per file with the reason (the first 20; then a count):
+a file that cannot be decoded (corrupt, truncated, not really an image, a decompression bomb), an empty file,
+a file or folder that cannot be opened (no permission, vanished, a broken symlink), and anything with an
+image name that is not a regular file (a FIFO, a device: never opened, as reading one could block forever).
+A folder named like an image (``x.png/``) is a folder. If nothing readable is left, loading fails with an error
+naming the folder.
 
 Each image becomes ``channels`` channels (transparency composited onto ``BACKGROUND``, 16-bit grey scaled
 down to 8 bits) and size x size (shorter side resized, antialiased, then center-cropped).
@@ -41,7 +48,14 @@ def load_folder(path: str | os.PathLike[str], *, channels: int, size: int,
         raise GanforgeError(f"image folder not found: {root}")
     if not root.is_dir():
         raise GanforgeError(f"not a folder: {root} (folder:PATH needs a folder of images)")
-    files = find_images(root)
+    problems: list[tuple[Path, str]] = []  # found while walking: unreadable folders, FIFOs named x.png, ...
+    files = find_images(root, problems)
+    for folder, why in problems:
+        if folder == root:
+            raise GanforgeError(f"image folder {root}: {why}")
+    if not files and problems:
+        _report([(p.relative_to(root), why) for p, why in problems], root, log)
+        raise GanforgeError(f"no readable image in {root}: {len(problems)} entries skipped (named above)")
     if not files:
         raise GanforgeError(f"no image files in {root}; accepted extensions: {', '.join(EXTENSIONS)} "
                             "(other files are ignored)")
@@ -57,7 +71,7 @@ def load_folder(path: str | os.PathLike[str], *, channels: int, size: int,
 
     images = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
     labels: list[int] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str]] = [(p.relative_to(root), why) for p, why in problems]
     progress = tqdm(zip(files, relative), total=len(files), desc="reading images", unit="img", leave=False,
                     file=sys.stderr, disable=None if len(files) >= 2000 else True)
     for file, rel in progress:
@@ -69,12 +83,10 @@ def load_folder(path: str | os.PathLike[str], *, channels: int, size: int,
         images[len(labels)] = resize_square(image, size)
         labels.append(class_index[rel.parts[0]] if class_names else 0)
 
-    for rel, why in skipped[:_NAMED_SKIPS]:
-        log(f"skipped {rel}: {why}")
-    if len(skipped) > _NAMED_SKIPS:
-        log(f"skipped {len(skipped) - _NAMED_SKIPS} more unreadable files in {root}")
+    _report(sorted(skipped, key=lambda s: s[0].parts), root, log)
     if not labels:
-        raise GanforgeError(f"none of the {len(files)} image files in {root} could be read")
+        raise GanforgeError(f"none of the {len(files)} image files in {root} could be read"
+                            + (f" ({len(problems)} more entries skipped)" if problems else ""))
     count = len(labels)
     return ImageDataset(
         name=f"folder:{root}",
@@ -85,8 +97,26 @@ def load_folder(path: str | os.PathLike[str], *, channels: int, size: int,
     )
 
 
-def find_images(root: Path) -> list[Path]:
-    """Image files under ``root`` (recursively, following symlinks), sorted by their path below ``root``."""
+def _report(skipped: list[tuple[Path, str]], root: Path, log: Callable[[str], None]) -> None:
+    for rel, why in skipped[:_NAMED_SKIPS]:
+        log(f"skipped {_display(rel)}: {why}")
+    if len(skipped) > _NAMED_SKIPS:
+        log(f"skipped {len(skipped) - _NAMED_SKIPS} more unreadable files in {root}")
+
+
+def _display(rel: Path) -> str:
+    # A name with a newline or other control character must not break the one-line-per-file log.
+    text = str(rel)
+    return text if text.isprintable() else ascii(text)
+
+
+def find_images(root: Path, problems: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Image files under ``root`` (recursively, following symlinks), sorted by their path below ``root``.
+
+    Sub-folders that cannot be listed and image-named entries that are not regular files are appended to
+    ``problems`` as (path, reason) instead.
+    """
+    problems = [] if problems is None else problems
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
     stack = [root]
@@ -95,8 +125,9 @@ def find_images(root: Path) -> list[Path]:
         try:
             st = folder.stat()
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            continue  # vanished or unreadable sub-folder; the root itself was checked by the caller
+        except OSError as e:  # vanished or unreadable sub-folder; the root itself was checked by the caller
+            problems.append((folder, f"folder cannot be read ({e.strerror or e})"))
+            continue
         if (st.st_dev, st.st_ino) in seen:  # a symlink loop, or a second link to a folder already read
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -107,7 +138,10 @@ def find_images(root: Path) -> list[Path]:
             if entry.is_dir():  # follows symlinks; False for broken ones
                 subfolders.append(Path(entry.path))
             elif entry.name.lower().endswith(EXTENSIONS):
-                found.append(Path(entry.path))  # a broken symlink too: it is reported when it fails to open
+                if entry.is_file() or (entry.is_symlink() and not os.path.exists(entry.path)):
+                    found.append(Path(entry.path))  # a broken symlink too: it is reported when it fails to open
+                else:
+                    problems.append((Path(entry.path), "not a regular file (a FIFO, socket or device); not opened"))
         stack.extend(reversed(subfolders))
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
@@ -146,4 +180,6 @@ def _why_unreadable(path: Path, error: Exception) -> str:
         return e.strerror or "cannot be opened"
     if isinstance(error, UnidentifiedImageError):
         return "not an image PIL can read"
+    if isinstance(error, OSError) and error.strerror:  # no permission, an I/O error: without the path again
+        return error.strerror
     return " ".join(str(error).split()) or type(error).__name__

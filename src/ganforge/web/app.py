@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from .. import __version__
+from ..errors import GanforgeError
 from ..images import grid_image, to_pil
 from .limits import MAX_FRAMES, MAX_IMAGES, MAX_PIXELS, MAX_SEED, RequestLimits
 from .runs import RunLike, ServedRun, serve_runs
@@ -77,6 +78,12 @@ def _image(content: bytes, media_type: str = "image/png") -> Response:
     return Response(content=content, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
+def _short(value: object, limit: int = 40) -> str:
+    """A request's value quoted for an error message, cut short: answers never echo kilobytes back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def create_app(runs: Mapping[str, RunLike] | Sequence[RunLike]) -> FastAPI:
     """The studio app serving ``runs`` (loaded :class:`ganforge.run.Run` objects or look-alikes)."""
     served = serve_runs(runs)
@@ -94,13 +101,18 @@ def create_app(runs: Mapping[str, RunLike] | Sequence[RunLike]) -> FastAPI:
             where = [str(p) for p in err.get("loc", ())]
             name = where[-1] if where else "request"
             kind = f"{where[0]} parameter " if len(where) > 1 else ""
-            got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int) else ""
+            got = f" (got {_short(err['input'])})" if isinstance(err.get("input"), str | int) else ""
             problems.append(f"{kind}'{name}': {err.get('msg', 'invalid')}{got}")
         return JSONResponse(status_code=422, content={"detail": "; ".join(problems)})
 
+    @app.exception_handler(GanforgeError)
+    async def _refused(request: Request, exc: GanforgeError) -> JSONResponse:
+        # What a run itself refuses (its own checks on labels or counts) is the request's problem too.
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
     def get_run(run_id: str) -> ServedRun:
         if run_id not in served:
-            raise HTTPException(404, f"no run '{run_id}'; served runs: {', '.join(served)}")
+            raise HTTPException(404, f"no run {_short(run_id)}; served runs: {', '.join(served)}")
         return served[run_id]
 
     def labels_for(sr: ServedRun, n: int, cls: int | None) -> torch.Tensor | None:
@@ -131,10 +143,13 @@ def create_app(runs: Mapping[str, RunLike] | Sequence[RunLike]) -> FastAPI:
 
     def interpolation(sr: ServedRun, a: int, b: int, frames: int, cls: int | None) -> torch.Tensor:
         check_size(sr, frames, "frames")
-        if sr.num_classes and cls is None:
-            raise HTTPException(422, f"query parameter 'class': run '{sr.id}' is conditional; interpolation "
-                                     f"needs a class 0..{sr.num_classes - 1}")
         labels = labels_for(sr, frames, cls)
+        # A conditional run keeps one class through the frames: the one asked for, else seed a's own class.
+        if sr.num_classes and labels is None:
+            if not hasattr(sr.run, "random_labels"):
+                raise HTTPException(422, f"query parameter 'class': run '{sr.id}' is conditional; interpolation "
+                                         f"needs a class 0..{sr.num_classes - 1}")
+            labels = sr.run.random_labels(1, a).expand(frames).clone()
 
         def make(run: RunLike) -> torch.Tensor:
             z = slerp(run.noise(1, a)[0], run.noise(1, b)[0], frames)

@@ -6,6 +6,7 @@ Used by ``bench/web_load.py`` (the figures) and by the tests (that they all succ
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -23,8 +24,7 @@ class LoadResult:
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile latency (nearest rank), in seconds."""
         ordered = sorted(self.latencies_s)
-        rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-        return ordered[rank - 1]
+        return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
 
     def summary(self) -> dict[str, float | int]:
         return {"requests": self.requests, "concurrency": self.concurrency, "ok": self.ok,

@@ -9,14 +9,17 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from ..errors import GanforgeError
 from ..training import CONFIG_FILE
+
+if TYPE_CHECKING:
+    from ..run import Run
 
 
 class RunLike(Protocol):
@@ -51,6 +54,30 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
             raise GanforgeError(f"'{p}' is not a run folder (no {CONFIG_FILE}) and holds no run folders")
         found.extend(children)
     return found
+
+
+def load_runs(paths: Iterable[str | Path], *, checkpoint: str = "last", device: str | None = None,
+              note: Callable[[str], None] = print) -> list[Run]:
+    """Load the runs of :func:`find_run_dirs`. A run folder named outright must load; one found inside
+    a parent folder that cannot (e.g. still training, no checkpoint yet) is skipped with a note."""
+    from ..run import load_run
+
+    runs = []
+    for p in map(Path, paths):
+        dirs = find_run_dirs([p])
+        if dirs == [p]:
+            runs.append(load_run(p, checkpoint=checkpoint, device=device))
+            continue
+        loaded = 0
+        for d in dirs:
+            try:
+                runs.append(load_run(d, checkpoint=checkpoint, device=device))
+                loaded += 1
+            except GanforgeError as e:
+                note(f"skipping {d}: {e}")
+        if not loaded:
+            raise GanforgeError(f"none of the run folders in '{p}' could be loaded (see above)")
+    return runs
 
 
 def _slug(name: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import errno
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 
 from ..argtypes import non_negative_int
 from ..errors import GanforgeError
-from .runs import RunLike, find_run_dirs
+from .runs import RunLike, load_runs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -68,11 +69,10 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..run import load_run
-
     if args.port > 65535:
         raise GanforgeError(f"--port must be 0..65535, got {args.port}")
-    runs = [load_run(d, checkpoint=args.checkpoint, device=args.device) for d in find_run_dirs(args.run_dirs)]
+    runs = load_runs(args.run_dirs, checkpoint=args.checkpoint, device=args.device,
+                     note=lambda line: print(f"ganforge: {line}", file=sys.stderr))
     try:
         serve(runs, args.host, args.port)
     except KeyboardInterrupt:

@@ -131,7 +131,8 @@ function showRun() {
   const select = $("class-select");
   const options = [new Option("mixed (from the seed)", "")];
   for (let k = 0; k < (run.num_classes || 0); k++) {
-    const name = run.class_names && run.class_names[k] != null ? `${k}: ${run.class_names[k]}` : String(k);
+    const named = run.class_names && run.class_names[k] != null && run.class_names[k] !== String(k);
+    const name = named ? `${k}: ${run.class_names[k]}` : String(k);
     options.push(new Option(name, String(k)));
   }
   select.replaceChildren(...options);

@@ -114,6 +114,17 @@ def test_run_picker_and_class_picker(page, cond_run):
     assert np.array_equal(shown(page, "#grid img", 4), want)
 
 
+def test_a_trained_conditional_run_draws_the_picked_digit(page, digits_cond_run):
+    page.select_option("#run-select", "digits")
+    page.wait_for_function("() => !document.querySelector('#class-label').hidden")
+    draw(page, 2, 4)
+    page.select_option("#class-select", "7")
+    page.click("#draw")
+    page.wait_for_function("() => document.querySelector('#grid img').src.includes('class=7')")
+    sevens = digits_cond_run.generate(4, seed=2, labels=torch.full((4,), 7))
+    assert np.array_equal(shown(page, "#grid img", 4), rgba(sevens))
+
+
 def test_interpolation_row_and_animation(page, tiny_run, live_server):
     page.fill("#interp-a", "4")
     page.fill("#interp-b", "8")
@@ -127,6 +138,16 @@ def test_interpolation_row_and_animation(page, tiny_run, live_server):
     assert gif.shape == (1, 28, 28, 4)
     src = page.get_attribute("#interp-gif", "src")
     assert Image.open(io.BytesIO(httpx.get(live_server.url + src).content)).n_frames == 2 * 6 - 2
+    with page.expect_download() as row:
+        page.click("#interp-download")
+    assert row.value.suggested_filename == "tiny-seed4-to-8.png"
+    assert Image.open(row.value.path()).size == (2 + 6 * 30, 2 + 30)
+    with page.expect_download() as animation:
+        page.click("#gif-download")
+    assert Image.open(animation.value.path()).n_frames == 2 * 6 - 2
+    page.select_option("#run-select", "cond")  # another run's pictures do not stay on show
+    page.wait_for_function("() => document.querySelectorAll('#interp-row img').length === 0")
+    assert page.is_hidden("#interp-gif")
 
 
 def test_every_image_downloads_as_a_png(page, tiny_run):
@@ -148,6 +169,6 @@ def test_a_refused_request_shows_the_servers_reason(page):
     draw(page, -1, 4)
     page.wait_for_function("() => document.querySelector('#status').className === 'error'")
     assert "'seed'" in page.text_content("#status")
-    page.select_option("#run-select", "cond")
-    page.click("#interp-go")  # a conditional run interpolates within one class
-    page.wait_for_function("() => document.querySelector('#status').textContent.includes('needs a class')")
+    page.fill("#interp-frames", "1")
+    page.click("#interp-go")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes(\"'frames'\")")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from ganforge.cli import main
-from ganforge.web.loadtest import load_test
+from ganforge.web.loadtest import LoadResult, load_test
 
 
 def test_100_concurrent_sample_requests_all_succeed(live_server, tiny_run):
@@ -33,6 +33,12 @@ def test_100_concurrent_sample_requests_all_succeed(live_server, tiny_run):
     want = np.asarray(Image.open(io.BytesIO(httpx.get(f"{live_server.url}/api/runs/tiny/samples.png?seed=42&n=16")
                                             .content)))
     assert np.array_equal(got, want)
+
+
+def test_percentiles_are_nearest_rank():
+    result = LoadResult(100, 10, 100, {200: 100}, [i / 1000 for i in range(100, 0, -1)], 1.0)
+    assert result.percentile(99) == 0.099 and result.percentile(50) == 0.050 and result.percentile(100) == 0.1
+    assert result.summary()["p99_ms"] == pytest.approx(99)
 
 
 def raw_request(port: int, request: bytes) -> bytes:

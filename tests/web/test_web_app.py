@@ -15,7 +15,7 @@ from ganforge.errors import GanforgeError
 from ganforge.images import grid_image
 from ganforge.web.app import create_app, slerp
 from ganforge.web.limits import MAX_IMAGES
-from ganforge.web.runs import find_run_dirs, serve_runs
+from ganforge.web.runs import find_run_dirs, load_runs, serve_runs
 
 with warnings.catch_warnings():  # starlette's notice about httpx2 is not ours to act on
     warnings.simplefilter("ignore")
@@ -35,6 +35,11 @@ def hwc(images: torch.Tensor) -> np.ndarray:
 @pytest.fixture(scope="module")
 def client(tiny_run, cond_run):
     return TestClient(create_app({"tiny": tiny_run, "cond": cond_run}))
+
+
+@pytest.fixture(scope="module")
+def digits_client(digits_cond_run):
+    return TestClient(create_app({"digits": digits_cond_run}))
 
 
 def test_lists_runs_with_their_shapes_and_classes(client):
@@ -93,6 +98,22 @@ def test_interpolation_runs_from_seed_a_to_seed_b(client, tiny_run, cond_run):
     assert gif.format == "GIF" and gif.n_frames == 2 * 5 - 2  # forward, then back without repeating the ends
     cond = client.get("/api/runs/cond/interpolate/0.png", params={**params, "class": 2})
     assert np.array_equal(decode(cond.content), hwc(cond_run.generate(1, seed=3, labels=torch.tensor([2])))[0])
+    # without a class, a conditional run keeps seed a's own class: frame 0 is seed a's image
+    own = client.get("/api/runs/cond/interpolate/0.png", params=params)
+    assert np.array_equal(decode(own.content), decode(client.get("/api/runs/cond/sample/3.png").content))
+
+
+def test_a_real_conditional_run_takes_a_class(digits_client, digits_cond_run):
+    info = digits_client.get("/api/runs/digits").json()
+    assert info["num_classes"] == 10 and info["preset"] == "dcgan-28-cond"
+    r = digits_client.get("/api/runs/digits/samples/2.png", params={"seed": 4, "n": 3, "class": 7})
+    assert np.array_equal(decode(r.content), hwc(digits_cond_run.generate(3, seed=4, labels=torch.full((3,), 7)))[2])
+    mixed = digits_client.get("/api/runs/digits/samples/2.png", params={"seed": 4, "n": 3})
+    assert np.array_equal(decode(mixed.content), hwc(digits_cond_run.generate(3, seed=4))[2])
+    frame = digits_client.get("/api/runs/digits/interpolate/0.png", params={"a": 4, "b": 5, "frames": 3})
+    assert np.array_equal(decode(frame.content), decode(digits_client.get("/api/runs/digits/sample/4.png").content))
+    bad = digits_client.get("/api/runs/digits/samples.png", params={"class": 10})
+    assert bad.status_code == 422 and "0..9" in bad.json()["detail"]
 
 
 def test_slerp_keeps_the_norm_between_orthogonal_latents():
@@ -113,7 +134,6 @@ def test_slerp_keeps_the_norm_between_orthogonal_latents():
     ("/api/runs/tiny/samples.png?class=1", 422, ["'class'", "unconditional"]),
     ("/api/runs/cond/samples.png?class=4", 422, ["'class'", "0..3"]),
     ("/api/runs/cond/samples.png?class=-1", 422, ["'class'"]),
-    ("/api/runs/cond/interpolate.png?a=1&b=2", 422, ["'class'", "conditional"]),
     ("/api/runs/tiny/samples/4.png?n=4", 422, ["'index'", "0..3"]),
     ("/api/runs/tiny/interpolate.png?frames=1", 422, ["'frames'"]),
     ("/api/runs/tiny/interpolate.png?frames=65", 422, ["'frames'", "64"]),
@@ -139,6 +159,17 @@ def test_too_many_pixels_is_refused_before_generating():
 
     r = TestClient(create_app({"big": Big()})).get("/api/runs/big/samples.png?n=256")
     assert r.status_code == 422 and "at most 16" in r.json()["detail"]
+
+
+def test_a_runs_own_refusal_is_a_422_with_its_message():
+    class Refuses:
+        image_shape, z_dim, num_classes = (1, 8, 8), 4, None
+
+        def generate(self, n, **kw):
+            raise GanforgeError("this run cannot sample today")
+
+    r = TestClient(create_app({"r": Refuses()})).get("/api/runs/r/samples.png")
+    assert r.status_code == 422 and r.json() == {"detail": "this run cannot sample today"}
 
 
 def test_bodies_and_other_methods_are_refused(client):
@@ -188,3 +219,17 @@ def test_run_ids_are_unique_and_runs_are_found_in_a_parent_folder(tiny_run, tiny
         find_run_dirs([tmp_path / "missing"])
     with pytest.raises(GanforgeError, match="holds no run folders"):
         find_run_dirs([tmp_path])
+
+
+def test_a_parent_folder_skips_a_run_that_cannot_load_and_says_so(tiny_run_dir, tmp_path):
+    parent = tmp_path / "runs"
+    parent.mkdir()
+    (parent / "a-good").symlink_to(tiny_run_dir, target_is_directory=True)
+    (parent / "b-still-training").mkdir()
+    (parent / "b-still-training" / "config.json").write_text((tiny_run_dir / "config.json").read_text())
+    notes: list[str] = []
+    runs = load_runs([parent], device="cpu", note=notes.append)
+    assert [r.path.name for r in runs] == ["a-good"]
+    assert len(notes) == 1 and "b-still-training" in notes[0] and "checkpoint" in notes[0]
+    with pytest.raises(GanforgeError, match="checkpoint"):  # named outright, it must load
+        load_runs([parent / "b-still-training"], device="cpu")

@@ -1,0 +1,88 @@
+"""The issue-5 training options inside the Trainer: what each one changes, and what is refused."""
+
+import pytest
+import torch
+
+from ganforge import GanforgeError, TrainConfig, Trainer
+from ganforge.cli import build_parser
+
+BASE = {"preset": "dcgan-28-fast", "dataset": "mnist-sample", "batch_size": 8, "extra": {"width": 4},
+        "progress": False, "log_every": 1}
+
+
+def quiet(*_):
+    pass
+
+
+def trainer(tmp_path, **kw) -> Trainer:
+    return Trainer(TrainConfig(**{**BASE, "steps": 4, "out": str(tmp_path / "run"), **kw}), log=quiet)
+
+
+@pytest.mark.parametrize("field", ["r1_gamma", "gp_weight"])
+def test_penalties_refuse_the_simultaneous_update(tmp_path, field):
+    with pytest.raises(GanforgeError, match=f"{field} need a separate D step"):
+        trainer(tmp_path, d_update="simultaneous", **{field: 1.0})
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("augment", "translation,zoom", "unknown augmentation 'zoom'"),
+    ("spectral_norm", "g", "spectral_norm must be one of none, d, gd"),
+    ("lr_schedule", "step", "lr_schedule must be one of constant, linear, cosine"),
+    ("r1_every", 0, "r1_every must be a positive integer"),
+])
+def test_bad_values_are_one_line_errors(tmp_path, field, value, match):
+    with pytest.raises(GanforgeError, match=match):
+        trainer(tmp_path, **{field: value})
+
+
+def test_penalty_is_added_on_lazy_steps_only(tmp_path):
+    t = trainer(tmp_path, r1_gamma=2.0, r1_every=4)
+    real = t.sampler.batch(0)
+    fake = torch.zeros_like(real)
+    from ganforge.regularizers import r1_penalty
+
+    expected = 0.5 * 2.0 * 4 * r1_penalty(t.D, real)  # gamma/2, times k on the lazy step
+    assert torch.allclose(t._d_penalty(t.D, real, fake, 0), expected)
+    assert t._d_penalty(t.D, real, fake, 1) == 0.0
+
+
+def test_spectral_norm_wraps_d_and_optionally_g(tmp_path):
+    def wrapped(m):
+        return any(name.endswith("parametrizations") for name, _ in m.named_modules())
+
+    t = trainer(tmp_path, spectral_norm="d")
+    assert wrapped(t.D) and not wrapped(t.G)
+    t = trainer(tmp_path / "b", spectral_norm="gd")
+    assert wrapped(t.D) and wrapped(t.G) and wrapped(t.G_ema)
+
+
+def test_augment_sits_in_front_of_d(tmp_path):
+    t = trainer(tmp_path, augment="cutout")
+    x = torch.ones(8, 1, 28, 28)
+    seen = []
+    t.D.forward = lambda inp: seen.append(inp) or inp.mean(dim=(1, 2, 3))
+    t._d_view()(x)
+    assert (seen[0] == 0).any() and not (x == 0).any()  # D saw cut-out images
+    plain = trainer(tmp_path / "b")
+    assert plain._d_view() is plain.D  # no augmentation: D itself
+
+
+def test_lr_schedule_sets_the_optimiser_lr_from_the_step(tmp_path):
+    t = trainer(tmp_path, lr_schedule="linear", steps=10, lr_g=1e-3, lr_d=2e-3)
+    t.step = 5
+    t.train_step()
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_cli_flags_reach_the_config(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("ganforge.training.Trainer.train", lambda self: seen.setdefault("cfg", self.cfg))
+    args = build_parser().parse_args([
+        "train", "--dataset", "mnist-sample", "--steps", "1", "--out", str(tmp_path / "r"), "--r1-gamma", "0.5",
+        "--r1-every", "8", "--gp-weight", "0", "--spectral-norm", "d", "--augment", "translation,color",
+        "--lr-schedule", "cosine", "--loss", "ns"])
+    args.func(args)
+    cfg = seen["cfg"]
+    assert (cfg.r1_gamma, cfg.r1_every, cfg.gp_weight, cfg.spectral_norm, cfg.augment, cfg.lr_schedule, cfg.loss) == (
+        0.5, 8, 0.0, "d", "translation,color", "cosine", "ns")
