@@ -6,6 +6,7 @@ step and reported as a fraction of the device's fp32 peak (pass --peak-gflops to
 
     python bench/throughput.py                      # every preset, its own batch size
     python bench/throughput.py --presets dcgan-28 --batch-size 256 --json out.json
+    python bench/throughput.py --presets dcgan-28 --compile default --precision bf16   # on a GPU
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge import PRESETS, TrainConfig, Trainer
+from ganforge.performance import compiled, with_precision
 
 
 def cpu_peak_gflops() -> float:
@@ -37,22 +39,36 @@ def cpu_peak_gflops() -> float:
     return torch.get_num_threads() * mhz / 1000 * per_cycle
 
 
+# Dense peak of NVIDIA data-centre GPUs (SXM), GFLOP/s: bf16 tensor cores, and plain fp32.
+GPU_PEAKS = {"H200": {"bf16": 989_000, "fp32": 67_000}, "H100": {"bf16": 989_000, "fp32": 67_000},
+             "A100": {"bf16": 312_000, "fp32": 19_500}}
+
+
+def gpu_peak_gflops(precision: str) -> float | None:
+    name = torch.cuda.get_device_name()
+    return next((peaks[precision] for key, peaks in GPU_PEAKS.items() if key in name), None)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, device: str,
-                 sample_batch: int, repeats: int) -> dict:
+                 sample_batch: int, repeats: int, speed: dict) -> dict:
     out = os.path.join(tempfile.mkdtemp(prefix="gf-bench-"), "run")
     cfg = TrainConfig(preset=name, dataset="mnist-sample", steps=10**9, batch_size=batch_size, device=device,
-                      progress=False, out=out)
+                      progress=False, out=out, **speed)
     t = Trainer(cfg, log=lambda *a: None)
     for _ in range(warmup):
         t.train_step()
         t.step += 1
+    # FLOPs of one eager step (compiled code does not go through the op dispatcher that counts them)
+    runs = t.G_run, t.D_run
+    t.G_run, t.D_run = with_precision(t.G, t.precision, t.device), with_precision(t.D, t.precision, t.device)
     with FlopCounterMode(display=False) as fc:
         t.train_step()
+    t.G_run, t.D_run = runs
     t.step += 1
     flops_per_image = fc.get_total_flops() / t.cfg.batch_size
     times = []
@@ -65,8 +81,8 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
         sync(t.device)
         times.append((time.perf_counter() - t0) / steps)
     sec_per_step = statistics.median(times)
-    # sampling: G in inference mode, large batches
-    g = t.G.eval()
+    # sampling: G in inference mode, large batches, with the run's compile mode and precision
+    g = with_precision(compiled(t.G.eval(), t.compile_mode), t.precision, t.device)
     z = torch.randn(sample_batch, t.cfg.z_dim, device=t.device)
     with torch.no_grad():
         for _ in range(2):
@@ -79,8 +95,11 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
         sync(t.device)
     sample_ips = sample_batch * n_rep / (time.perf_counter() - t0)
     ips = t.cfg.batch_size / sec_per_step
-    return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": "float32",
-            "compile": "none", "sec_per_step": sec_per_step, "train_images_per_sec": ips,
+    return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": t.precision,
+            "compile": t.compile_mode, "channels_last": any(
+                p.dim() == 4 and p.shape[1] > 1 and p.is_contiguous(memory_format=torch.channels_last)
+                and not p.is_contiguous() for p in t.D.parameters()),
+            "sec_per_step": sec_per_step, "train_images_per_sec": ips, "mnist_epoch_seconds": 60000 / ips,
             "sample_images_per_sec": sample_ips, "gflop_per_image": flops_per_image / 1e9,
             "train_gflops": ips * flops_per_image / 1e9}
 
@@ -95,23 +114,30 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--sample-batch", type=int, default=1024)
     ap.add_argument("--peak-gflops", type=float, help="device fp32 peak (default: guessed for CPUs)")
+    ap.add_argument("--compile", help="torch.compile mode (default: the trainer's, auto = GPU only)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"])
+    ap.add_argument("--channels-last", choices=["auto", "on", "off"])
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
 
-    rows = [bench_preset(p, args.batch_size, args.steps, args.warmup, args.device, args.sample_batch, args.repeats)
-            for p in args.presets.split(",")]
-    peak = args.peak_gflops or (cpu_peak_gflops() if rows[0]["device"] == "cpu" else None)
+    speed = {k: v for k, v in {"compile": args.compile, "precision": args.precision,
+                               "channels_last": args.channels_last}.items() if v is not None}
+    rows = [bench_preset(p, args.batch_size, args.steps, args.warmup, args.device, args.sample_batch, args.repeats,
+                         speed) for p in args.presets.split(",")]
+    peak = args.peak_gflops or (cpu_peak_gflops() if rows[0]["device"] == "cpu" else gpu_peak_gflops(rows[0]["dtype"]))
     for r in rows:
         r["fraction_of_peak"] = r["train_gflops"] / peak if peak else None
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()
             or platform.machine(), "peak_gflops": peak}
     print(f"torch {info['torch']}, {info['threads']} threads, peak {peak and round(peak)} GFLOP/s (fp32)")
-    print("| preset | device | batch | dtype | compile | train img/s | sample img/s | GFLOP/img | GFLOP/s | of peak |")
-    print("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| preset | device | batch | dtype | compile | NHWC | train img/s | MNIST epoch s | sample img/s "
+          "| GFLOP/img | GFLOP/s | of peak |")
+    print("| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         frac = f"{100 * r['fraction_of_peak']:.0f}%" if r["fraction_of_peak"] else "-"
         print(f"| {r['preset']} | {r['device']} | {r['batch_size']} | {r['dtype']} | {r['compile']} | "
-              f"{r['train_images_per_sec']:,.0f} | {r['sample_images_per_sec']:,.0f} | {r['gflop_per_image']:.3f} | "
+              f"{'yes' if r['channels_last'] else 'no'} | {r['train_images_per_sec']:,.0f} | "
+              f"{r['mnist_epoch_seconds']:.2f} | {r['sample_images_per_sec']:,.0f} | {r['gflop_per_image']:.3f} | "
               f"{r['train_gflops']:.1f} | {frac} |")
     if args.json:
         with open(args.json, "w") as f:

@@ -189,7 +189,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
     width = max(len(n) for n in PRESETS)
     for name, p in PRESETS.items():
         c, h, w = p.image_shape
-        print(f"{name:<{width}}  {h}x{w}x{c}  {p.description}")
+        quality = f" [measured: {p.quality}]" if p.quality else ""
+        print(f"{name:<{width}}  {h}x{w}x{c}  {p.description}{quality}")
     return 0
 
 

@@ -112,19 +112,17 @@ def average_gradients(params: Iterable[nn.Parameter], ctx: Context, loss: torch.
         params[0].grad.add_(flat[offset])  # +0, or +NaN when some process's loss was not finite
 
 
-def all_true(flag: bool, ctx: Context) -> bool:
-    """``flag`` and-ed over the processes (used to agree on stopping at the same step)."""
-    if not ctx.enabled:
-        return flag
-    t = torch.tensor([0 if flag else 1], dtype=torch.int32)
-    dist.all_reduce(t)
-    return int(t.item()) == 0
+def _flag(value: int) -> torch.Tensor:
+    # NCCL reduces CUDA tensors only; gloo, CPU ones.
+    on_gpu = dist.get_backend() == "nccl"
+    return torch.tensor([value], dtype=torch.int32, device="cuda" if on_gpu else "cpu")
 
 
 def any_true(flag: bool, ctx: Context) -> bool:
+    """``flag`` or-ed over the processes (used to agree on stopping at the same step). Synchronises."""
     if not ctx.enabled:
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    t = _flag(1 if flag else 0)
     dist.all_reduce(t)
     return int(t.item()) > 0
 

@@ -528,8 +528,11 @@ class Trainer:
                         if diverged:
                             break
                         self.save_checkpoint()
-                    # Every process stops at the same step, or the others would wait for it forever.
-                    stopped = any_true(self._stop_signal is not None, self.ctx)
+                    # Every process stops at the same step, or the others would wait for it forever; they
+                    # agree at log intervals (a sync), a single process stops at once.
+                    stopped = self._stop_signal is not None
+                    if self.ctx.enabled:
+                        stopped = (self.step % cfg.log_every == 0 or last) and any_true(stopped, self.ctx)
                     if stopped:
                         diverged = self._divergence()
                         if diverged:

@@ -13,7 +13,8 @@ from ganforge.metrics.evaluate import evaluate_run
 def test_eval_of_a_conditional_run_reports_class_accuracy(tiny_evaluator, mnist_test, tmp_path):
     out = tmp_path / "run"
     Trainer(TrainConfig(preset="dcgan-28-cond", dataset="mnist-sample", steps=1, batch_size=16,
-                        extra={"width": 8}, out=str(out), progress=False), log=quiet).train()
+                        extra={"width": 8}, out=str(out), progress=False, data_dir=str(mnist_test.data_dir)),
+            log=quiet).train()
     run = load_run(out)
     asked = []
     run.generator.register_forward_hook(lambda m, args, res: asked.append(args[1].clone()))

@@ -126,3 +126,32 @@ def test_conditional_configs_that_cannot_build_are_refused(kw, needle):
 
     with pytest.raises(GanforgeError, match=needle):
         build_models(TrainConfig(**kw).resolved())
+
+
+def test_resnet_conditional_keeps_the_unconditional_model_and_uses_the_class():
+    from ganforge.models.resnet import ResNetDiscriminator, ResNetGenerator
+
+    torch.manual_seed(0)
+    g, d = ResNetGenerator(8, 1, 28, width=4), ResNetDiscriminator(1, 28, width=4)
+    gc, dc = ResNetGenerator(8, 1, 28, width=4, num_classes=3), ResNetDiscriminator(1, 28, width=4, num_classes=3)
+    assert set(d.state_dict()) < set(dc.state_dict())  # the same layers, plus the class embedding
+    assert params(dc) - params(d) == 3 * 8  # one 2w-long embedding per class
+    assert params(gc) > params(g) and g.num_classes is None and gc.num_classes == 3
+    with torch.no_grad():
+        for m in gc.modules():
+            if isinstance(m, ConditionalBatchNorm2d):
+                m.gain.weight.normal_(1, 0.5)
+    gc.eval()
+    z = torch.randn(2, 8)
+    a, b = gc(z, torch.tensor([0, 0])), gc(z, torch.tensor([2, 2]))
+    assert a.shape == (2, 1, 28, 28) and not torch.allclose(a, b)
+    h = torch.nn.functional.relu(dc.blocks(a)).sum(dim=(2, 3))
+    torch.testing.assert_close(dc(a, torch.tensor([1, 2])) - dc(a, torch.tensor([0, 0])),
+                               ((dc.embed.weight[[1, 2]] - dc.embed.weight[0]) * h).sum(1))
+    with pytest.raises(ValueError):
+        dc(a)
+    with pytest.raises(ValueError):
+        g(z, torch.tensor([0, 0]))
+    cfg = TrainConfig(preset="resnet-28-mnist", conditional=True, extra={"num_classes": 10, "width": 4}).resolved()
+    gp, dp = build_models(cfg)
+    assert gp.num_classes == 10 and dp.num_classes == 10

@@ -10,10 +10,13 @@ space and a linear layer: one logit per image. Spectral normalisation is a train
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .conditional import ConditionalBatchNorm2d, call
 
 Norm = Callable[[int], nn.Module]  # channels -> a normalisation layer; swap it for conditional BN
 
@@ -40,9 +43,9 @@ class GBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.norm1(x)), scale_factor=2, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h))))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.interpolate(F.relu(call(self.norm1, x, y)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(call(self.norm2, self.conv1(h), y)))
         return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -72,10 +75,15 @@ class DBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
+    """With ``num_classes``, every BatchNorm is class-conditional and ``forward(z, y)`` takes the labels."""
+
     def __init__(self, z_dim: int = 128, channels: int = 1, size: int = 32, width: int = 64,
-                 norm: Norm = nn.BatchNorm2d) -> None:
+                 norm: Norm = nn.BatchNorm2d, num_classes: int | None = None) -> None:
         super().__init__()
         _check_size(size)
+        self.num_classes = num_classes
+        if num_classes is not None:
+            norm = partial(ConditionalBatchNorm2d, num_classes=num_classes)
         start, mults = _G_PLAN[size]
         self.start, self.c0 = start, mults[0] * width
         self.fc = nn.Linear(z_dim, start * start * self.c0)
@@ -83,24 +91,36 @@ class ResNetGenerator(nn.Module):
         self.norm = norm(mults[-1] * width)
         self.out = nn.Conv2d(mults[-1] * width, channels, 3, 1, 1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if (y is None) != (self.num_classes is None):
+            raise ValueError("a conditional generator needs class labels y; an unconditional one takes none")
         h = self.fc(z).view(z.shape[0], self.c0, self.start, self.start)
         for block in self.blocks:
-            h = block(h)
-        return torch.tanh(self.out(F.relu(self.norm(h))))
+            h = block(h, y)
+        return torch.tanh(self.out(F.relu(call(self.norm, h, y))))
 
 
 class ResNetDiscriminator(nn.Module):
-    def __init__(self, channels: int = 1, size: int = 32, width: int = 64) -> None:
+    """With ``num_classes``, a projection discriminator (Miyato & Koyama 2018): the logit gains
+    ``<embed(y), h>`` on the pooled features ``h``, and ``forward(x, y)`` takes the labels."""
+
+    def __init__(self, channels: int = 1, size: int = 32, width: int = 64, num_classes: int | None = None) -> None:
         super().__init__()
         _check_size(size)
+        self.num_classes = num_classes
         blocks, cin = [], channels
         for i, (mult, down) in enumerate(_D_PLAN[size]):
             blocks.append(DBlock(cin, mult * width, down, first=i == 0))
             cin = mult * width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(cin, 1)
+        self.embed = nn.Embedding(num_classes, cin) if num_classes is not None else None
+        if self.embed is not None:
+            nn.init.xavier_uniform_(self.embed.weight)  # as the authors' code
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if (y is None) != (self.num_classes is None):
+            raise ValueError("a conditional discriminator needs class labels y; an unconditional one takes none")
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling, as SNGAN
-        return self.fc(h).squeeze(1)
+        out = self.fc(h).squeeze(1)
+        return out if self.embed is None else out + (self.embed(y) * h).sum(1)
