@@ -197,3 +197,39 @@ def test_valid_configs_round_trip_through_json(values):
     again = TrainConfig.from_dict(json.loads(cfg.to_json()))
     assert again == cfg
     assert again.to_json() == cfg.to_json()
+
+
+# ---- any file handed over as --config -----------------------------------------------------------------------
+
+CONFIG_TEXT = st.one_of(
+    st.binary(max_size=64),
+    st.text(max_size=64).map(str.encode),
+    # near misses: real field names with random values in each syntax
+    st.tuples(st.sampled_from(FIELDS), st.text(max_size=12)).map(lambda kv: f"{kv[0]} = {kv[1]}\n".encode()),
+    st.tuples(st.sampled_from(FIELDS), st.text(max_size=12)).map(lambda kv: f"{kv[0]}: {kv[1]}\n".encode()),
+)
+
+
+@SETTINGS
+@given(content=CONFIG_TEXT, suffix=st.sampled_from([".toml", ".yaml", ".json"]))
+def test_any_config_file_is_read_or_refused_in_one_line(tmp_path, content, suffix):
+    path = tmp_path / f"c{suffix}"
+    path.write_bytes(content)
+    try:
+        cfg = TrainConfig.from_file(path)
+    except GanforgeError as e:
+        assert "\n" not in str(e), str(e)
+    else:
+        assert isinstance(cfg, TrainConfig)
+
+
+@pytest.mark.parametrize("suffix,text", [
+    (".json", "[" * 100_000 + "]" * 100_000), (".yaml", "[" * 100_000 + "]" * 100_000),
+    (".toml", "a = " + "[" * 100_000 + "]" * 100_000), (".toml", "steps = 3\n\xff"),
+])
+def test_hostile_config_files_are_refused_in_one_line(tmp_path, suffix, text):
+    path = tmp_path / f"c{suffix}"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(GanforgeError, match=f"config file '{path}' is ") as e:
+        TrainConfig.from_file(path)
+    assert "\n" not in str(e.value)

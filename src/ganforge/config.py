@@ -137,7 +137,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise GanforgeError(f"config file '{p}' does not exist")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GanforgeError(f"config file '{p}' is not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise GanforgeError(f"config file '{p}' cannot be read: {e.strerror or e}") from None
     suffix = p.suffix.lower()
     try:
         if suffix == ".toml":
@@ -151,6 +156,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise GanforgeError(f"config file '{p}' is not valid {suffix[1:].upper()}: {first}") from None
+    except RecursionError:  # the parsers recurse on nesting; a hostile file can nest deeper than Python's stack
+        raise GanforgeError(f"config file '{p}' is nested too deeply to be a config") from None
     if not isinstance(data, dict):
         raise GanforgeError(f"config file '{p}' must hold a table of fields, got {type(data).__name__}")
     # A [train] table is accepted too, so one file can later hold other sections.
