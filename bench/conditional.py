@@ -3,6 +3,7 @@ the share of samples the domain evaluator classifies as the class they were aske
 
 The run trains in chunks of --every steps (a resume is exact, so the chunks make the same run as one
 go) and is measured with ``ganforge eval``'s code after each chunk; the clock counts training only.
+With an existing --out, the run there is carried on to --steps (measured from its next multiple of --every).
 
     python bench/conditional.py --data-dir ../shared/data --preset dcgan-28-cond --steps 3000 --every 1000
     python bench/conditional.py --data-dir ../shared/data --preset dcgan-28-fast --steps 3000 --every 1000
@@ -41,9 +42,12 @@ def main() -> None:
 
     out = Path(args.out or tempfile.mkdtemp(prefix="ganforge-cond-")) / "run"
     rows, train_s = [], 0.0
+    done = load_run(out).step if (out / "config.json").is_file() else 0
     for target in range(args.every, args.steps + 1, args.every):
+        if target <= done:
+            continue
         start = time.perf_counter()
-        if target == args.every:
+        if not (out / "config.json").is_file():
             cfg = TrainConfig(preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, steps=target,
                               out=str(out), progress=False, device=args.device)
             trainer = Trainer(cfg, log=lambda _: None)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ganforge import GanforgeError, TrainConfig, Trainer, load_run
+from ganforge.checkpoint import Checkpoint
 from ganforge.cli import main
 
 LAST = Path("checkpoints") / "last.safetensors"
@@ -193,3 +196,32 @@ def test_the_pickle_test_can_see_an_unpickling(tmp_path):
     evil.marker = str(tmp_path / "unpickled")
     pickle.loads(pickle.dumps(evil))
     assert (tmp_path / "unpickled").exists()
+
+
+# ---- random damage to the header: loaded, or refused with a GanforgeError, never anything else --------------
+
+@pytest.fixture(scope="module")
+def resumable(runs, tmp_path_factory):
+    run = tmp_path_factory.mktemp("resumable") / "run"
+    shutil.copytree(runs["good"], run)
+    return Trainer.resume(run, steps=4, log=quiet)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_header_damage_is_loaded_or_refused_cleanly(runs, resumable, tmp_path, data):
+    raw = (runs["good"] / LAST).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    damaged = bytearray(raw)
+    json_ish = st.sampled_from(b'0123456789-.eE"{}[],: abcdefFUI')
+    for _ in range(data.draw(st.integers(1, 4))):
+        damaged[data.draw(st.integers(8, 8 + n - 1))] = data.draw(st.one_of(json_ish, st.integers(0, 255)))
+    path = tmp_path / "damaged.safetensors"
+    path.write_bytes(bytes(damaged))
+    rng = torch.get_rng_state()
+    try:
+        resumable._load(Checkpoint(path))  # G, G_ema, D, both optimisers, step, RNG: all a resume reads
+    except GanforgeError as e:
+        assert "\n" not in str(e) and str(path) in str(e), str(e)
+    finally:
+        torch.set_rng_state(rng)

@@ -30,14 +30,17 @@ def test_tutorial_presets_match_keras_parameter_counts(name):
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_shapes(name):
     cfg = TrainConfig(preset=name).resolved()
+    y = None
+    if cfg.conditional:  # the trainer takes the class count from the dataset
+        cfg.extra["num_classes"], y = 10, torch.tensor([0, 4, 9])
     g, d = build_models(cfg)
     g.eval()
     d.eval()
     z = torch.randn(3, cfg.z_dim)
-    x = g(z)
+    x = g(z) if y is None else g(z, y)
     assert x.shape == (3, *PRESETS[name].image_shape)
     assert x.min() >= -1 and x.max() <= 1  # tanh output
-    assert d(x).shape == (3,)
+    assert (d(x) if y is None else d(x, y)).shape == (3,)
 
 
 def test_latent_size_is_an_option():

@@ -350,7 +350,8 @@ class Trainer:
             real, y_real = self.sampler.labelled_batch(self.step * d_steps + j)
             fake, y_fake = self._fakes_for_d(b)
             # The penalties see D at the real labels (also at the points between real and fake).
-            d_pen = D if y_real is None else (lambda x, y=y_real: D(x, y))
+            d_eager = self._d_view(eager=True)
+            d_pen = d_eager if y_real is None else (lambda x, y=y_real, d=d_eager: d(x, y))
             if cfg.d_update == "separate":
                 self.opt_d.zero_grad(set_to_none=True)
                 r = call(D, real, y_real)
@@ -405,11 +406,13 @@ class Trainer:
         self._bad_streak.add_(bad).mul_(bad)  # +1 on a bad step, back to 0 on a good one
         bad.zero_()
 
-    def _d_view(self) -> Callable[..., torch.Tensor]:
-        """D as the losses see it: behind DiffAugment when it is on (real and fake alike, every step)."""
+    def _d_view(self, eager: bool = False) -> Callable[..., torch.Tensor]:
+        """D as the losses see it: behind DiffAugment when it is on (real and fake alike, every step).
+        ``eager`` gives the uncompiled D, for the penalties: compiled graphs have no double backward."""
+        d = self.D if eager else self.D_run
         if not self.augment:
-            return self.D_run
-        return lambda x, *args, **kw: self.D_run(diff_augment(x, self.augment, self.noise), *args, **kw)
+            return d
+        return lambda x, *args, **kw: d(diff_augment(x, self.augment, self.noise), *args, **kw)
 
     def _d_penalty(self, d: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                    d_step: int) -> torch.Tensor | float:
