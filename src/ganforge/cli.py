@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # the file system said no somewhere we did not expect: still one line
+        print(f"ganforge: error: {e.strerror or e}" + (f": '{e.filename}'" if e.filename else ""), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -461,6 +461,11 @@ class Trainer:
     def train(self) -> Path:
         """Train up to the run's total step count; returns the run folder."""
         cfg, total, main = self.cfg, self.total_steps, self.is_main
+        if self.step >= total and main and not (self.run_dir / "final_grid.png").is_file():
+            # Killed after its last checkpoint but before the final outputs: write just those.
+            self.log(f"run '{self.run_dir}' is at its last step ({self.step}); writing its final grid and plot")
+            self._write_final_outputs()
+            return self.run_dir
         if self.step >= total:
             raise GanforgeError(
                 f"run '{self.run_dir}' is already at step {self.step}; "
@@ -561,10 +566,7 @@ class Trainer:
             raise KeyboardInterrupt
         secs = time.perf_counter() - t_start
         if main:
-            self.save_grid(self.run_dir / "final_grid.png", caption=self.last_eval)
-            from .plotting import plot_losses
-
-            plot_losses(self.run_dir / LOG_FILE, self.run_dir / "losses.png")
+            self._write_final_outputs()
         if self.last_eval:
             values = ", ".join(f"{k} {v:.4g}" for k, v in self.last_eval.items())
             self.log(f"{self.evaluator.name} at step {self.step}: {values} (best {self.evaluator.key} {self.best:.4g}, "
@@ -573,6 +575,12 @@ class Trainer:
                  f"({(self.step - start_step) * cfg.batch_size / max(secs, 1e-9):,.0f} images/s). "
                  f"Samples: {self.run_dir / 'final_grid.png'}; more with: ganforge sample {self.run_dir}")
         return self.run_dir
+
+    def _write_final_outputs(self) -> None:
+        from .plotting import plot_losses
+
+        plot_losses(self.run_dir / LOG_FILE, self.run_dir / "losses.png")
+        self.save_grid(self.run_dir / "final_grid.png", caption=self.last_eval)  # last: marks the run done
 
     def _divergence(self) -> str | None:
         """Why the run must stop before writing a checkpoint (None when all is well): too many bad steps
