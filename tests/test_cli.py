@@ -180,7 +180,7 @@ def test_sample_per_class_is_one_row_per_class(conditional_run, tmp_path, g_labe
 @pytest.mark.parametrize("args,needle", [
     (["--class", "7"], "--class: run '{run}' is unconditional"),
     (["--per-class", "2"], "--per-class: run '{run}' is unconditional"),
-])
+], ids=["class", "per-class"])
 def test_class_options_on_an_unconditional_run_are_refused(trained_run, args, needle, capsys):
     assert main(["sample", str(trained_run), *args]) == 2
     err = capsys.readouterr().err
