@@ -89,6 +89,7 @@ def test_cli_flags_reach_the_config(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("preset,dataset", [
+    ("dcgan-28-hinge", "mnist-sample"),
     ("resnet-28-mnist", "mnist-sample"),
     ("resnet-28-stacked", "stacked-mnist"),  # offline: stacked from the shipped sample
     ("resnet-64-rgb", "folder"),  # DiffAugment on, 64x64 RGB from a folder of images
