@@ -12,17 +12,22 @@ from ganforge.errors import GanforgeError
 from ganforge.images import to_uint8
 
 
-@pytest.fixture(scope="session")
-def tiny_run_dir(tmp_path_factory) -> Path:
-    """A 2-step dcgan-28-fast run on the bundled digits (a few seconds on a CPU)."""
-    out = tmp_path_factory.mktemp("runs") / "tiny-mnist"
+def train_tiny(tmp_path_factory, preset: str, name: str) -> Path:
+    """A 2-step run of ``preset`` (width 8) on the bundled digits, offline, in its own cache."""
+    out = tmp_path_factory.mktemp("runs") / name
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANFORGE_OFFLINE", "1")
         mp.setenv("GANFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         torch.set_num_threads(1)
-        ganforge.Trainer(ganforge.TrainConfig(preset="dcgan-28-fast", dataset="mnist-sample", steps=2, batch_size=8,
+        ganforge.Trainer(ganforge.TrainConfig(preset=preset, dataset="mnist-sample", steps=2, batch_size=8,
                                               extra={"width": 8}, out=str(out), progress=False)).train()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory) -> Path:
+    """A 2-step dcgan-28-fast run on the bundled digits (a few seconds on a CPU)."""
+    return train_tiny(tmp_path_factory, "dcgan-28-fast", "tiny-mnist")
 
 
 @pytest.fixture(scope="session")
@@ -71,14 +76,7 @@ def digits_cond_run(tmp_path_factory) -> ganforge.Run:
     """A real class-conditional run: 2 steps of dcgan-28-cond on the bundled (labelled) digits."""
     if "dcgan-28-cond" not in ganforge.PRESETS:
         pytest.skip("no conditional preset in this build")
-    out = tmp_path_factory.mktemp("runs") / "digits-cond"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANFORGE_OFFLINE", "1")
-        mp.setenv("GANFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        torch.set_num_threads(1)
-        ganforge.Trainer(ganforge.TrainConfig(preset="dcgan-28-cond", dataset="mnist-sample", steps=2, batch_size=8,
-                                              extra={"width": 8}, out=str(out), progress=False)).train()
-    return ganforge.load_run(out, device="cpu")
+    return ganforge.load_run(train_tiny(tmp_path_factory, "dcgan-28-cond", "digits-cond"), device="cpu")
 
 
 class LiveServer:
