@@ -48,7 +48,7 @@ from .loggers import TrainingLogger, make_logger
 from .losses import LOSSES, GANLoss
 from .models.conditional import call, num_classes_of
 from .models.layers import init_weights
-from .performance import compiled, fused_supported, use_channels_last, use_compile, with_precision
+from .performance import compiled, fused_supported, keep_freed_memory, use_channels_last, use_compile, with_precision
 from .presets import Preset, conditional_presets, get_preset
 from .regularizers import apply_spectral_norm, gradient_penalty, r1_due, r1_penalty
 from .schedule import lr_factor
@@ -160,6 +160,8 @@ class Trainer:
             raise GanforgeError(f"batch size {self.cfg.batch_size} (the global batch) must divide evenly among "
                                 f"{self.ctx.world} processes; choose a multiple of {self.ctx.world}")
         self.local_batch = self.cfg.batch_size // self.ctx.world
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults for every step's activations
 
         c, h, _ = self.preset.image_shape
         if not self.is_main:

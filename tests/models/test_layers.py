@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ganforge.models.layers import Conv2d, ConvTranspose2d, keras_batchnorm
+from ganforge.models.layers import Conv2d, ConvTranspose2d, Dropout, keras_batchnorm
 
 
 @pytest.mark.parametrize("size,kernel,stride", [(28, 5, 2), (14, 5, 2), (7, 5, 1), (28, 4, 2), (9, 3, 3)])
@@ -51,3 +51,48 @@ def test_keras_batchnorm_constants():
     assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.01)
     bn = keras_batchnorm(8, dims=1, momentum=0.8)
     assert isinstance(bn, torch.nn.BatchNorm1d) and bn.momentum == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("size,kernel,stride", [(28, 5, 2), (14, 5, 2), (7, 5, 1), (28, 4, 2), (9, 3, 3)])
+def test_same_conv_equals_explicit_tf_padding(size, kernel, stride):
+    # The layer pads only the surplus itself; the result must equal TF's full (before, after) pad.
+    torch.manual_seed(0)
+    conv = Conv2d(3, 4, kernel, stride, "same").double()
+    x = torch.randn(2, 3, size, size, dtype=torch.float64, requires_grad=True)
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    pads = (total // 2, total - total // 2)
+    ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, pads + pads), conv.weight, conv.bias, stride)
+    y = conv(x)
+    assert torch.allclose(y, ref, atol=1e-12)
+    g = torch.randn_like(y)
+    assert torch.allclose(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0], atol=1e-12)
+
+
+def test_cropped_transpose_output_keeps_the_channels_last_layout():
+    # BatchNorm on the cropped view took a strided path 15x slower; the crop is copied back to NHWC.
+    convt = ConvTranspose2d(8, 4, 5, 2, "same", bias=False).to(memory_format=torch.channels_last)
+    x = torch.randn(3, 8, 7, 7).contiguous(memory_format=torch.channels_last)
+    y = convt(x)
+    assert y.shape == (3, 4, 14, 14) and y.is_contiguous(memory_format=torch.channels_last)
+    ref = torch.nn.functional.conv_transpose2d(x.contiguous(), convt.weight.contiguous(), stride=2, padding=1)
+    assert torch.allclose(y, ref[..., :14, :14], atol=1e-6)
+    assert ConvTranspose2d(8, 4, 5, 2, "same")(x.contiguous()).is_contiguous()
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_backpropagates_the_same_mask():
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.full((400, 1000), 2.0, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 400,000 draws: 4 standard deviations ~ 0.003
+    assert torch.allclose(y[kept], torch.tensor(2.0 / 0.7))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(g != 0, kept) and torch.allclose(g[kept], torch.tensor(1 / 0.7))
+    drop.eval()
+    assert drop(x) is x
+    assert torch.equal(Dropout(0.0)(x), x) and not Dropout(1.0)(x).any()
+    # channels_last input: the mask follows the layout, the output stays NHWC
+    xc = torch.randn(4, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+    assert Dropout(0.5)(xc).is_contiguous(memory_format=torch.channels_last)

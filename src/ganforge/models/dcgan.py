@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .conditional import ProjectionHead, conditional_sequential
-from .layers import Conv2d, ConvTranspose2d, Reshape, keras_batchnorm
+from .layers import Conv2d, ConvTranspose2d, Dropout, Reshape, keras_batchnorm
 
 
 class TutorialDCGAN28Generator(nn.Module):
@@ -41,8 +41,8 @@ class TutorialDCGAN28Discriminator(nn.Module):
     def __init__(self, channels: int = 1, slope: float = 0.3, dropout: float = 0.3) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            Conv2d(channels, 64, 5, 2, "same"), nn.LeakyReLU(slope), nn.Dropout(dropout),
-            Conv2d(64, 128, 5, 2, "same"), nn.LeakyReLU(slope), nn.Dropout(dropout),
+            Conv2d(channels, 64, 5, 2, "same"), nn.LeakyReLU(slope), Dropout(dropout),
+            Conv2d(64, 128, 5, 2, "same"), nn.LeakyReLU(slope), Dropout(dropout),
             nn.Flatten(), nn.Linear(7 * 7 * 128, 1),
         )
 

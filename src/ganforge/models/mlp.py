@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .layers import Reshape, keras_batchnorm
+from .layers import Dropout, Reshape, keras_batchnorm
 
 
 class MLPGenerator(nn.Module):
@@ -42,7 +42,7 @@ class MLPDiscriminator(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(slope)]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
