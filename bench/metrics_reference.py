@@ -26,6 +26,7 @@ from ganforge.metrics.inception import resolve_inception_weights
 from ganforge.metrics.registry import METRICS
 
 DOMAIN_METRICS = ["domain-fid", "domain-is", "class-kl", "confident"]
+STACKED_METRICS = ["modes"]  # stacked-mnist is scored by its modes (PacGAN's protocol, 26,000 samples)
 INCEPTION_METRICS = ["fid", "kid", "pr"]
 
 
@@ -51,6 +52,8 @@ def cell(name: str, result: dict) -> str:
         return f"{result['class_kl']:.4f}" + (" (alarm)" if result["mode_collapse"] else "")
     if name in ("kid", "domain-is"):
         return f"{result[keys[0]]:.4g} ± {result[keys[1]]:.2g}"
+    if name == "modes":
+        return f"{result['modes']} modes, KL {result['modes_kl']:.4f}"
     if name == "pr":
         return f"{result['precision']:.3f} / {result['recall']:.3f}"
     return f"{result[keys[0]]:.4g}"
@@ -63,7 +66,8 @@ def header(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", default="mnist,fashion-mnist", help="comma-separated (default mnist,fashion-mnist)")
+    p.add_argument("--datasets", default="mnist,fashion-mnist",
+                   help="comma-separated, of mnist, fashion-mnist, stacked-mnist (default mnist,fashion-mnist)")
     p.add_argument("--n", type=int, default=10_000, help="samples per side for the domain metrics (default 10000)")
     p.add_argument("--n-inception", type=int, default=0, help="samples per side for FID/KID/PR (default 0: skip)")
     p.add_argument("--inception-weights", help="Inception weights file (else the usual lookup)")
@@ -71,29 +75,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
 
-    names = list(DOMAIN_METRICS)
     weights = None
     if args.n_inception > 0:
         weights = resolve_inception_weights(args.inception_weights, log=log)
-        names += INCEPTION_METRICS
-    rows = []
+    tables: dict[tuple[str, ...], list[list[str]]] = {}  # one table per metric list
     for dataset in args.datasets.split(","):
+        names = list(STACKED_METRICS if dataset == "stacked-mnist" else DOMAIN_METRICS)
+        if weights is not None:
+            names += INCEPTION_METRICS
         evaluation = Evaluation(names, dataset=dataset, data_dir=args.data_dir, split="test", device=args.device,
                                 n=args.n, n_inception=args.n_inception or None, weights=weights, log=log)
         for label, images in stand_ins(dataset, max(args.n, args.n_inception), args.data_dir).items():
             start = time.perf_counter()
             results = evaluation.compute(images)
             log(f"{dataset} / {label}: {time.perf_counter() - start:.0f}s")
-            rows.append([dataset, label] + [cell(name, results[name]) for name in names])
+            tables.setdefault(tuple(names), []).append([dataset, label] + [cell(name, results[name]) for name in names])
 
     sizes = f"n = {args.n:,} per side for domain metrics"
     if args.n_inception:
         sizes += f", {args.n_inception:,} for Inception metrics"
     print(f"Generated side vs the test split; {sizes}.\n")
-    print("| dataset | samples | " + " | ".join(header(name) for name in names) + " |")
-    print("|---|---|" + "---|" * len(names))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for names, group in tables.items():
+        print("| dataset | samples | " + " | ".join(header(name) for name in names) + " |")
+        print("|---|---|" + "---|" * len(names))
+        for row in group:
+            print("| " + " | ".join(row) + " |")
+        print()
     return 0
 
 

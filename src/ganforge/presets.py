@@ -97,6 +97,8 @@ register_preset(Preset(
     "dcgan-28-fast conditioned on the dataset's classes: conditional BatchNorm in G, projection D",
     _FAST.image_shape, _FAST.generator, _FAST.discriminator, defaults={**_FAST.defaults, "conditional": True},
     source="dcgan-28-fast with conditional BN (de Vries et al. 2017) and a projection D (Miyato & Koyama 2018)",
+    quality="after 8,000 steps of 64: MNIST Inception FID 9.21, class accuracy 99.22%, domain FID 11.05; "
+            "Fashion-MNIST Inception FID 18.71 (10k samples vs the 10k test split); 2-core AMD EPYC",
 ))
 
 register_preset(Preset(
@@ -218,10 +220,29 @@ register_preset(Preset(
     "dcgan-28-hinge",
     "dcgan-28-fast with the hinge loss and TTUR (D at twice G's lr): better MNIST and Fashion-MNIST in the same steps",
     (1, 28, 28),
-    generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=1, width=c.extra["width"]),
-    discriminator=lambda c: SmallDCGANDiscriminator(channels=1, width=c.extra["width"]),
+    generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=1, width=c.extra["width"],
+                                            num_classes=config_num_classes(c)),
+    discriminator=lambda c: SmallDCGANDiscriminator(channels=1, width=c.extra["width"],
+                                                    num_classes=config_num_classes(c)),
     defaults={**PRESETS["dcgan-28-fast"].defaults, "loss": "hinge", "lr_d": 2e-3},
     source="dcgan-28-fast; hinge loss (Lim & Ye 2017), TTUR (Heusel et al. 2017)",
     quality="domain FID 156.6 on MNIST after 3,000 steps, 136 s of training (dcgan-28-fast: 176.2, 157 s); "
             "Fashion-MNIST 204.9 after 1,000 steps (dcgan-28-fast: 243.4); 2-core AMD EPYC, shared",
+))
+
+# Stacked MNIST on a CPU budget: dcgan-28-hinge with three channels (one digit per channel, 1,000
+# modes). Only the first and last layers see the channels, so a step costs what dcgan-28-hinge's does.
+_HINGE = PRESETS["dcgan-28-hinge"]
+register_preset(Preset(
+    "dcgan-28-stacked",
+    "dcgan-28-hinge for three-channel 28x28 images: Stacked MNIST's 1,000 modes (--dataset stacked-mnist)",
+    (3, 28, 28),
+    generator=lambda c: SmallDCGANGenerator(c.z_dim, channels=3, width=c.extra["width"],
+                                            num_classes=config_num_classes(c)),
+    discriminator=lambda c: SmallDCGANDiscriminator(channels=3, width=c.extra["width"],
+                                                    num_classes=config_num_classes(c)),
+    defaults={**_HINGE.defaults, "steps": 20000},
+    source=_HINGE.source,
+    quality="Stacked MNIST, 26,000 samples: 1,000 modes from 5,000 steps; KL to uniform 0.250 at 5,000 steps, "
+            "0.101 at 20,000 (2,199 s of training), 0.116 at 30,000; 2-core AMD EPYC",
 ))
