@@ -22,7 +22,7 @@ _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size
                  "precision", "compile", "channels_last", "max_bad_steps",
                  "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
                  "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
-                 "lr_schedule", "logger", "conditional"]
+                 "lr_schedule", "pack", "logger", "conditional"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spectral-norm", choices=["none", "d", "gd"], help="spectral normalisation of D or of G and D")
     p.add_argument("--augment", help="DiffAugment for D's inputs: none or a comma list of translation,cutout,color")
     p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], help="learning-rate decay over the run")
+    p.add_argument("--pack", type=positive_int, metavar="M",
+                   help="PacGAN: D judges M samples at once, stacked on channels (default 1 = off)")
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--precision", choices=["fp32", "bf16"],

@@ -49,6 +49,7 @@ class TrainConfig:
     spectral_norm: str | None = None  # "none", "d" (the discriminator) or "gd" (both)
     augment: str | None = None  # DiffAugment: "none" or a comma list of translation, cutout, color
     lr_schedule: str | None = None  # "constant", "linear" (to 0 at the last step) or "cosine"
+    pack: int | None = None  # PacGAN: D judges this many samples at once, stacked on channels (None/1 = off)
     seed: int = 0
     device: str = "auto"
     # Speed (performance.py): none changes the maths except precision "bf16".
@@ -103,6 +104,10 @@ class TrainConfig:
         if penalties and self.d_update == "simultaneous":
             raise GanforgeError(f"{' and '.join(penalties)} need a separate D step; use d_update sum, concat or "
                                 f"separate, not simultaneous")
+        if self.conditional and self.pack is not None and self.pack > 1:
+            # A projection D adds one class embedding per image; a pack of m images has m labels.
+            raise GanforgeError(f"pack {self.pack} does not work with a conditional run (the projection D takes one "
+                                f"label per image); use pack 1 or drop --conditional")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -173,7 +178,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
     "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "ema_kimg": float,
     "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
-    "seed": int, "precision": str, "compile": str, "channels_last": str, "max_bad_steps": int,
+    "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str, "max_bad_steps": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
     "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool, "logger": str,
     "extra": dict, "conditional": bool,
@@ -296,7 +301,7 @@ _CHECKS = {
     "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
     "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
     "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,
-    "lr_schedule": _one_of("constant", "linear", "cosine"),
+    "lr_schedule": _one_of("constant", "linear", "cosine"), "pack": _positive_int,
     "seed": _seed, "device": _device, "precision": _one_of("fp32", "bf16"),
     "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
     "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,

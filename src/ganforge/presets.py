@@ -71,6 +71,11 @@ def config_num_classes(c: TrainConfig) -> int | None:
     return n
 
 
+def config_d_channels(c: TrainConfig, channels: int) -> int:
+    """D's input channels: with PacGAN packing (``c.pack`` = m) D sees m images stacked on channels."""
+    return channels * (c.pack or 1)
+
+
 def conditional_presets() -> list[str]:
     """Presets that are class-conditional by default."""
     return [name for name, p in PRESETS.items() if p.defaults.get("conditional")]
@@ -79,7 +84,8 @@ def _small_dcgan(channels: int) -> dict[str, Callable[[TrainConfig], nn.Module]]
     """The lean DCGAN pair at ``extra.width``, class-conditional when the config is."""
     return {"generator": lambda c: SmallDCGANGenerator(c.z_dim, channels=channels, width=c.extra["width"],
                                                        num_classes=config_num_classes(c)),
-            "discriminator": lambda c: SmallDCGANDiscriminator(channels=channels, width=c.extra["width"],
+            "discriminator": lambda c: SmallDCGANDiscriminator(channels=config_d_channels(c, channels),
+                                                               width=c.extra["width"],
                                                                num_classes=config_num_classes(c))}
 
 
@@ -111,7 +117,7 @@ register_preset(Preset(
     "MLP GAN tutorial: G Dense 256-512-1024 + LeakyReLU + BN(0.8), D Dense 512-256; BCE, SGD, batch 32",
     (1, 28, 28),
     generator=lambda c: MLPGenerator(c.z_dim, (1, 28, 28), bn_momentum=0.8),
-    discriminator=lambda c: MLPDiscriminator((1, 28, 28), hidden=(512, 256)),
+    discriminator=lambda c: MLPDiscriminator((config_d_channels(c, 1), 28, 28), hidden=(512, 256)),
     # Keras' 'sgd' is lr 0.01 without momentum; the loop trains D on the real batch, then on the
     # fake batch (made by gen.predict, so BN in inference mode), then G through the combined model.
     defaults={**_KERAS, "batch_size": 32, "z_dim": 100, "optimizer": "sgd", "lr_g": 0.01, "lr_d": 0.01,
@@ -124,7 +130,7 @@ register_preset(Preset(
     "MLP GAN tutorial: G Dense 256-512-1024, D Dense 1024-512-256 + Dropout 0.3; BCE, Adam(2e-4, 0.5), batch 128",
     (1, 28, 28),
     generator=lambda c: MLPGenerator(c.z_dim, (1, 28, 28)),
-    discriminator=lambda c: MLPDiscriminator((1, 28, 28), hidden=(1024, 512, 256), dropout=0.3),
+    discriminator=lambda c: MLPDiscriminator((config_d_channels(c, 1), 28, 28), hidden=(1024, 512, 256), dropout=0.3),
     # One D update on the real and fake batches concatenated, then G through the frozen D.
     defaults={**_KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
               "betas": (0.5, 0.999), "d_update": "concat", "g_eval_for_d": True, "epochs": 50},
@@ -136,7 +142,7 @@ register_preset(Preset(
     "TensorFlow DCGAN tutorial: Dense 7*7*256 -> ConvT 128/64/1 5x5; D Conv 64/128 + Dropout; Adam(1e-4), batch 256",
     (1, 28, 28),
     generator=lambda c: TutorialDCGAN28Generator(c.z_dim),
-    discriminator=lambda c: TutorialDCGAN28Discriminator(),
+    discriminator=lambda c: TutorialDCGAN28Discriminator(config_d_channels(c, 1)),
     # One GradientTape pass: G and D losses from the same forward, both updated at once.
     defaults={**_KERAS, "batch_size": 256, "z_dim": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
               "betas": (0.9, 0.999), "d_update": "simultaneous", "g_eval_for_d": False, "epochs": 50},
@@ -151,7 +157,7 @@ register_preset(Preset(
     "64x64 RGB DCGAN tutorial as written (no activation after G's BatchNorms); Adam(2e-4, 0.5)",
     (3, 64, 64),
     generator=lambda c: TutorialDCGAN64Generator(c.z_dim, activation=False),
-    discriminator=lambda c: TutorialDCGAN64Discriminator(),
+    discriminator=lambda c: TutorialDCGAN64Discriminator(config_d_channels(c, 3)),
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial",
 ))
@@ -161,7 +167,7 @@ register_preset(Preset(
     "dcgan-64-rgb with the LeakyReLU after each generator BatchNorm that the tutorial left out",
     (3, 64, 64),
     generator=lambda c: TutorialDCGAN64Generator(c.z_dim, activation=True),
-    discriminator=lambda c: TutorialDCGAN64Discriminator(),
+    discriminator=lambda c: TutorialDCGAN64Discriminator(config_d_channels(c, 3)),
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial, corrected",
 ))
@@ -179,7 +185,7 @@ _SNGAN = "Miyato et al. 2018 (SNGAN ResNet, hinge, spectral norm), TTUR (Heusel 
 def _resnet(channels: int, size: int) -> dict[str, Callable[[TrainConfig], nn.Module]]:
     return {"generator": lambda c: ResNetGenerator(c.z_dim, channels, size, width=c.extra["width"],
                                                    num_classes=config_num_classes(c)),
-            "discriminator": lambda c: ResNetDiscriminator(channels, size, width=c.extra["width"],
+            "discriminator": lambda c: ResNetDiscriminator(config_d_channels(c, channels), size, width=c.extra["width"],
                                                            num_classes=config_num_classes(c))}
 
 

@@ -48,6 +48,7 @@ from .loggers import TrainingLogger, make_logger
 from .losses import LOSSES, GANLoss
 from .models.conditional import call, num_classes_of
 from .models.layers import init_weights
+from .pacgan import pack
 from .performance import compiled, fused_supported, keep_freed_memory, use_channels_last, use_compile, with_precision
 from .presets import Preset, conditional_presets, get_preset
 from .regularizers import apply_spectral_norm, gradient_penalty, r1_due, r1_penalty
@@ -160,6 +161,12 @@ class Trainer:
             raise GanforgeError(f"batch size {self.cfg.batch_size} (the global batch) must divide evenly among "
                                 f"{self.ctx.world} processes; choose a multiple of {self.ctx.world}")
         self.local_batch = self.cfg.batch_size // self.ctx.world
+        m = self.cfg.pack or 1
+        if self.local_batch % m:  # real and fake halves are each local_batch images: packs never mix them
+            per_process = (f"per-process batch size {self.local_batch} (batch size {self.cfg.batch_size} over "
+                           f"{self.ctx.world} processes)" if self.ctx.world > 1 else f"batch size {self.local_batch}")
+            raise GanforgeError(f"{per_process} is not divisible by pack {m}; choose a batch size that is a multiple "
+                                f"of {m * self.ctx.world}")
         if self.device.type == "cpu":
             keep_freed_memory()  # no page faults for every step's activations
 
@@ -370,7 +377,8 @@ class Trainer:
                 self.opt_d.zero_grad(set_to_none=True)
                 if cfg.d_update == "concat":
                     y_both = None if y_real is None else torch.cat([y_real, y_fake])
-                    r, f = call(D, torch.cat([real, fake]), y_both).split(b)
+                    # Halves of the logits, not of the images: with packing D gives b/m logits per half.
+                    r, f = call(D, torch.cat([real, fake]), y_both).chunk(2)
                     ld = 0.5 * (loss.d_real(r) + loss.d_fake(f))
                 else:
                     r, f = call(D, real, y_real), call(D, fake, y_fake)
@@ -409,12 +417,20 @@ class Trainer:
         bad.zero_()
 
     def _d_view(self, eager: bool = False) -> Callable[..., torch.Tensor]:
-        """D as the losses see it: behind DiffAugment when it is on (real and fake alike, every step).
+        """D as the losses see it: behind DiffAugment when it is on (real and fake alike, every step),
+        then PacGAN packing when on (after DiffAugment, so each image gets its own transform).
         ``eager`` gives the uncompiled D, for the penalties: compiled graphs have no double backward."""
         d = self.D if eager else self.D_run
-        if not self.augment:
+        m = self.cfg.pack or 1
+        if not self.augment and m == 1:
             return d
-        return lambda x, *args, **kw: d(diff_augment(x, self.augment, self.noise), *args, **kw)
+
+        def view(x: torch.Tensor, *args: Any, **kw: Any) -> torch.Tensor:
+            if self.augment:
+                x = diff_augment(x, self.augment, self.noise)
+            return d(pack(x, m), *args, **kw)  # a reshape: the penalties' gradients reach each image
+
+        return view
 
     def _d_penalty(self, d: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                    d_step: int) -> torch.Tensor | float:
