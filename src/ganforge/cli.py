@@ -18,7 +18,7 @@ from .web.server import add_serve_parser
 
 # CLI flag -> config field, for every field that `train` can set.
 _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
-                 "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "seed", "device",
+                 "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "g_noise", "seed", "device",
                  "precision", "compile", "channels_last", "max_bad_steps",
                  "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
                  "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
@@ -46,6 +46,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--d-update", choices=["sum", "concat", "separate", "simultaneous"],
                    help="how D and G updates interleave (see docs)")
     p.add_argument("--d-steps", type=positive_int, help="D updates per G update")
+    p.add_argument("--g-noise", choices=["fresh", "reuse"],
+                   help="G's step on fresh noise (default) or on the D step's noise, as the Keras MLP-Adam loop")
     p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
     p.add_argument("--ema-kimg", type=non_negative_float, help="half-life of the EMA of G's weights in thousands of "
                                                   "images (0 = off); sampling uses the EMA when on")

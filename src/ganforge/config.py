@@ -41,6 +41,7 @@ class TrainConfig:
     d_update: str | None = None  # "sum", "concat", "separate" or "simultaneous" (see training.py)
     d_steps: int | None = None  # D updates per G update
     g_eval_for_d: bool | None = None  # make D's fakes with G in inference mode (Keras predict())
+    g_noise: str | None = None  # G's step on "fresh" noise, or "reuse" the D step's (the Keras MLP-Adam loop)
     init: str | None = None  # "keras", "dcgan" or "torch"
     ema_kimg: float | None = None  # half-life of the EMA of G's weights, in thousands of images; 0 = off
     r1_gamma: float | None = None  # R1 penalty weight on real images (0/None = off)
@@ -176,7 +177,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "preset": str, "dataset": str, "data_dir": str, "steps": int, "epochs": int, "batch_size": int,
     "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
-    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "init": str, "ema_kimg": float,
+    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "g_noise": str, "init": str, "ema_kimg": float,
     "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
     "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str, "max_bad_steps": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
@@ -298,6 +299,7 @@ _CHECKS = {
     "optimizer": _one_of("adam", "sgd"), "lr_g": _positive_float, "lr_d": _positive_float,
     "betas": _betas, "momentum": _momentum, "loss": _loss,
     "d_update": _one_of("sum", "concat", "separate", "simultaneous"), "d_steps": _positive_int,
+    "g_noise": _one_of("fresh", "reuse"),
     "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
     "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
     "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,

@@ -131,9 +131,10 @@ register_preset(Preset(
     (1, 28, 28),
     generator=lambda c: MLPGenerator(c.z_dim, (1, 28, 28)),
     discriminator=lambda c: MLPDiscriminator((config_d_channels(c, 1), 28, 28), hidden=(1024, 512, 256), dropout=0.3),
-    # One D update on the real and fake batches concatenated, then G through the frozen D.
+    # One D update on the real and fake batches concatenated, then G through the frozen D on the same
+    # noise (the loop's GAN.train_on_batch(noise, ...) reuses predict()'s noise).
     defaults={**_KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
-              "betas": (0.5, 0.999), "d_update": "concat", "g_eval_for_d": True, "epochs": 50},
+              "betas": (0.5, 0.999), "d_update": "concat", "g_eval_for_d": True, "g_noise": "reuse", "epochs": 50},
     source="Keras MLP GAN tutorial (generator.predict + train_on_batch loop)",
 ))
 

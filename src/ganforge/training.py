@@ -222,6 +222,10 @@ class Trainer:
         self._bad_total = torch.zeros((), device=self.device)
         self._one = torch.ones((), device=self.device)
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
+        # With g_noise "reuse", the D step's G forward serves the G step too when recomputing it would
+        # give the same numbers: no BatchNorm statistics, spectral-norm vectors (buffers) or dropout.
+        self._g_forward_shareable = (not any(True for _ in self.G.buffers())
+                                     and not any(isinstance(m, nn.Dropout) for m in self.G.modules()))
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
         # The EMA of G's weights (Karras et al.): smoother samples; used for grids and sampling when on.
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if self.cfg.ema_kimg else None
@@ -322,15 +326,19 @@ class Trainer:
         y = torch.randint(self.num_classes, (n * self.ctx.world,), device=self.device, generator=self.noise)
         return y[self.ctx.rank * n:(self.ctx.rank + 1) * n] if self.ctx.enabled else y
 
-    def _fakes_for_d(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _fakes_for_d(self, n: int, keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(fakes, z, y) for a D step. ``keep_graph``: G's forward is recorded for autograd, so the G step
+        can train on these very fakes (only for a G whose forward does not depend on its mode)."""
+        z, y = self._z(n), self._y(n)
+        if keep_graph:
+            return call(self.G_run, z, y), z, y
         with torch.no_grad():
-            z, y = self._z(n), self._y(n)
             if self.cfg.g_eval_for_d:  # Keras predict(): BatchNorm uses its moving statistics
                 self.G.eval()
                 fake = call(self.G_run, z, y)
                 self.G.train()
-                return fake, y
-            return call(self.G_run, z, y), y
+                return fake, z, y
+            return call(self.G_run, z, y), z, y
 
     def train_step(self) -> torch.Tensor:
         """One G update (and ``d_steps`` D updates). Returns [loss_g, loss_d, D(x), D(G(z))] on the
@@ -355,9 +363,12 @@ class Trainer:
             return self._stats(lg, ld, r, f)
 
         d_steps = cfg.d_steps or 1
+        reuse = cfg.g_noise == "reuse"  # G's step on the last D step's noise, as the Keras MLP-Adam loop
         for j in range(d_steps):
             real, y_real = self.sampler.labelled_batch(self.step * d_steps + j)
-            fake, y_fake = self._fakes_for_d(b)
+            shared = reuse and j == d_steps - 1 and self._g_forward_shareable
+            fake_g, z, y_fake = self._fakes_for_d(b, keep_graph=shared)
+            fake = fake_g.detach()
             # The penalties see D at the real labels (also at the points between real and fake).
             d_eager = self._d_view(eager=True)
             d_pen = d_eager if y_real is None else (lambda x, y=y_real, d=d_eager: d(x, y))
@@ -386,8 +397,11 @@ class Trainer:
                 (ld + self._d_penalty(d_pen, real, fake, self.step * d_steps + j)).backward()
                 self._apply(self.opt_d, ld, self.d_params)
         self.opt_g.zero_grad(set_to_none=True)
-        z, y = self._z(b), self._y(b)
-        f_g = call(D, call(G, z, y), y)
+        if not reuse:
+            z, y_fake = self._z(b), self._y(b)
+        y = y_fake
+        # The shared forward is the one G would compute again: its weights have not changed since.
+        f_g = call(D, fake_g if shared else call(G, z, y), y)
         lg = loss.g(f_g)
         lg.backward(inputs=self.g_params)  # D's weights get no gradient: it is frozen for this step
         self._apply(self.opt_g, lg, self.g_params)

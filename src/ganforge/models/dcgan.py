@@ -107,8 +107,8 @@ class SmallDCGANGenerator(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(z_dim, 7 * 7 * 2 * width, bias=False), nn.BatchNorm1d(7 * 7 * 2 * width), nn.ReLU(),
             Reshape(2 * width, 7, 7),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
+            ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh(),
         )
         if num_classes is not None:
             self.net = conditional_sequential(self.net, num_classes)
@@ -132,8 +132,8 @@ class SmallDCGANDiscriminator(nn.Module):
         self.num_classes = num_classes
         features = 7 * 7 * 2 * width
         self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
+            Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
+            Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Flatten(), *([nn.Linear(features, 1)] if num_classes is None else []),
         )
         self.head = ProjectionHead(features, num_classes) if num_classes is not None else None

@@ -1,0 +1,81 @@
+"""g_noise: G's step on fresh noise, or on the D step's noise (the Keras MLP-Adam loop), and the shared
+G forward that the reuse allows when recomputing it would give the same numbers."""
+
+import pytest
+import torch
+
+from ganforge import GanforgeError, TrainConfig, Trainer
+
+TINY = {"dataset": "mnist-sample", "log_every": 2, "progress": False, "batch_size": 8}
+
+
+def _trainer(tmp_path, name, **kw) -> Trainer:
+    return Trainer(TrainConfig(**{**TINY, **kw}, steps=10, out=str(tmp_path / name)), log=lambda *a: None)
+
+
+def _spy_g(t: Trainer) -> list[torch.Tensor]:
+    """Record the noise of every G call of the training step."""
+    seen: list[torch.Tensor] = []
+    g = t.G_run
+
+    def spy(z, *args, **kw):
+        seen.append(z.detach().clone())
+        return g(z, *args, **kw)
+
+    t.G_run = spy
+    return seen
+
+
+def _state(t: Trainer) -> dict[str, torch.Tensor]:
+    return {**{f"G.{k}": v for k, v in t.G.state_dict().items()}, **{f"D.{k}": v for k, v in t.D.state_dict().items()}}
+
+
+def test_mlp_adam_reuses_the_noise_as_its_tutorial_and_mlp_sgd_does_not():
+    # keras_mlp_adam: GAN.train_on_batch(noise, ...) after generator.predict(noise); keras_mlp_sgd draws anew
+    assert TrainConfig(preset="mlp-adam").resolved().g_noise == "reuse"
+    assert TrainConfig(preset="mlp-sgd").resolved().g_noise in (None, "fresh")
+
+
+@pytest.mark.parametrize("g_noise", ["fresh", "reuse"])
+def test_g_step_noise_is_fresh_or_the_d_steps(tmp_path, g_noise):
+    # dcgan-28-fast's G has BatchNorm, so G runs twice per step even when the noise is reused
+    t = _trainer(tmp_path, g_noise, preset="dcgan-28-fast", extra={"width": 4}, g_noise=g_noise)
+    assert not t._g_forward_shareable
+    seen = _spy_g(t)
+    t.train_step()
+    assert len(seen) == 2
+    assert torch.equal(seen[0], seen[1]) == (g_noise == "reuse")
+
+
+def test_reuse_shares_the_forward_of_a_mode_free_generator(tmp_path):
+    t = _trainer(tmp_path, "run", preset="mlp-adam")
+    assert t._g_forward_shareable  # Dense + LeakyReLU + tanh: no BatchNorm, no dropout, no buffers
+    seen = _spy_g(t)
+    t.train_step()
+    assert len(seen) == 1  # one G forward per step serves D's fakes and G's update
+
+
+def _three_steps(t: Trainer) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        t.train_step()
+        t.step += 1
+    return _state(t)
+
+
+def test_shared_forward_trains_exactly_as_a_recomputed_one(tmp_path):
+    # One trainer after the other: D's dropout draws from the global RNG, which each Trainer seeds.
+    a = _three_steps(_trainer(tmp_path, "shared", preset="mlp-adam"))
+    again = _trainer(tmp_path, "again", preset="mlp-adam")
+    again._g_forward_shareable = False  # recompute G's forward on the same noise in the G step
+    b = _three_steps(again)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    # and the reuse is a different training from fresh noise
+    fresh = _three_steps(_trainer(tmp_path, "fresh", preset="mlp-adam", g_noise="fresh"))
+    assert not torch.allclose(fresh["G.net.0.weight"], a["G.net.0.weight"])
+
+
+def test_bad_g_noise_is_refused_naming_the_value():
+    with pytest.raises(GanforgeError, match="g_noise must be one of fresh, reuse; got 'same'"):
+        TrainConfig.from_dict({"g_noise": "same"})
