@@ -93,13 +93,13 @@ def test_concat_splits_the_logits_into_packed_real_and_packed_fake(tmp_path):
     before = copy.deepcopy(t.D)
     fakes = []
     fakes_for_d = t._fakes_for_d
-    t._fakes_for_d = lambda n: fakes.append(fakes_for_d(n)[0]) or (fakes[-1], None)
+    t._fakes_for_d = lambda n, **kw: fakes.append(fakes_for_d(n, **kw)) or fakes[-1]
     concat = []
     t.D.register_forward_hook(lambda m, args, out: concat.append(out.detach()) if len(concat) == 0 else None)
     lg, ld, d_real, d_fake = t.train_step().tolist()
     real = t.sampler.batch(0)
     with torch.no_grad():
-        r, f = before(pack(real, 2)), before(pack(fakes[0], 2))
+        r, f = before(pack(real, 2)), before(pack(fakes[0][0], 2))
     assert r.shape == f.shape == (4,)
     both = concat[0]
     assert both.shape == (8,)

@@ -11,6 +11,7 @@ Keras and PyTorch differ in three places that change results:
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -165,8 +166,33 @@ class Dropout(nn.Dropout):
             return x
         if self.p == 1.0:
             return x * 0.0
-        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        keep = uniform_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
         return x * keep
+
+
+PARALLEL_RNG_MIN = 1 << 20  # elements from which two threads draw a CPU tensor's random numbers
+_rng_thread: ThreadPoolExecutor | None = None
+
+
+def uniform_like(x: torch.Tensor) -> torch.Tensor:
+    """``torch.rand_like(x)``; on a CPU with several threads, a large tensor is drawn in two halves at
+    once, each from its own generator seeded from the global one (so runs stay reproducible and
+    resumable from the global RNG state). torch's CPU generator is one serial Mersenne twister, and
+    dcgan-28's dropout masks, 9.6 million numbers a step, took 6% of the step on one core."""
+    global _rng_thread
+    n = x.numel()
+    if x.device.type != "cpu" or n < PARALLEL_RNG_MIN or torch.get_num_threads() < 2:
+        return torch.rand_like(x)
+    if _rng_thread is None:
+        _rng_thread = ThreadPoolExecutor(1, thread_name_prefix="ganforge-rng")
+    out = torch.empty_like(x)
+    flat = out.as_strided((n,), (1,))  # empty_like is dense: these are all of its elements, in memory order
+    seed_a, seed_b = torch.randint(0, 2**62, (2,)).tolist()
+    half = n // 2
+    other = _rng_thread.submit(flat[half:].uniform_, generator=torch.Generator().manual_seed(seed_b))
+    flat[:half].uniform_(generator=torch.Generator().manual_seed(seed_a))
+    other.result()
+    return out
 
 
 def keras_batchnorm(num_features: int, dims: int = 2, momentum: float = 0.99,
