@@ -72,6 +72,9 @@ def _weights(run_dir):
     ("resnet-28-mnist", {"extra": {"width": 4}, "gp_weight": 10.0, "loss": "wasserstein", "d_steps": 2,
                          "d_update": "separate", "lr_schedule": "constant"}),
     ("dcgan-28-cond", {"extra": {"width": 8}}),  # class-conditional: fake labels come from the noise RNG
+    # PacGAN packing behind DiffAugment, inside the lazy R1 penalty
+    ("dcgan-28-fast", {"extra": {"width": 8}, "pack": 2, "augment": "translation,cutout", "r1_gamma": 1.0,
+                       "r1_every": 2, "loss": "hinge"}),
 ])
 def test_resume_is_exact(tmp_path, preset, extra):
     n = 6
