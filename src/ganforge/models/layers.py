@@ -27,8 +27,8 @@ def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 # ---- image-end convolutions on the CPU ---------------------------------------------------------------
-# A generator's last transposed convolution (to 1-3 channels) and the input gradient of a discriminator's
-# first convolution (from 1-3 channels) are the same operation, and oneDNN runs it at about a tenth of
+# A generator's last transposed convolution (to 1-4 channels) and the input gradient of a discriminator's
+# first convolution (from 1-4 channels) are the same operation, and oneDNN runs it at about a tenth of
 # its usual speed (15 ms for dcgan-28's 64 -> 1 layer at batch 256 on 2 Zen 4 cores; a matmul and a
 # col2im take 4 ms). So on the CPU those two take that route; the maths is the same up to rounding.
 NARROW_CHANNELS = 4
