@@ -122,6 +122,26 @@ def test_train_reads_a_config_file_and_flags_win(tmp_path):
     assert written["preset"] == "mlp-adam" and written["lr_g"] == 0.003 and written["batch_size"] == 8
 
 
+def test_width_flag_sets_the_lean_dcgan_width_and_is_refused_where_it_means_nothing(tmp_path, capsys):
+    import json
+
+    from ganforge.run import load_run
+
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "dcgan-28-fast", "--dataset", "mnist-sample", "--steps", "1", "--batch-size",
+                 "8", "--width", "6", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "config.json").read_text())["extra"]["width"] == 6
+    # The generator built from the run has the asked width: its first layer makes 7 * 7 * 2 * 6 features.
+    first = next(m for m in load_run(out).generator.modules() if isinstance(m, torch.nn.Linear))
+    assert first.out_features == 7 * 7 * 2 * 6
+    capsys.readouterr()
+    assert main(["train", "--preset", "dcgan-28", "--dataset", "mnist-sample", "--steps", "1", "--width", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "preset 'dcgan-28' has no option 'width'" in err and err.count("\n") == 1
+    assert main(["train", "--resume", str(out), "--steps", "2", "--width", "8"]) == 2
+    assert "--width" in capsys.readouterr().err
+
+
 # ---- class-conditional runs ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,25 @@ def test_bad_values_are_refused_with_the_field_named(data, match):
         TrainConfig.from_dict(data)
 
 
+def test_extra_width_reaches_the_preset_and_unknown_options_are_refused():
+    assert TrainConfig(preset="dcgan-28-stacked", extra={"width": 64}).resolved().extra["width"] == 64
+    assert TrainConfig(preset="resnet-28-mnist").resolved().extra["width"] == 32
+    # A fixed architecture would ignore a width without a word: refused, naming the preset.
+    with pytest.raises(GanforgeError, match="extra.width: preset 'dcgan-28' has no option 'width'; its "
+                                            "architecture is fixed"):
+        TrainConfig(preset="dcgan-28", extra={"width": 64}).resolved()
+    with pytest.raises(GanforgeError, match="extra.depth: preset 'dcgan-28-fast' has no option 'depth'; its "
+                                            "options: width"):
+        TrainConfig(preset="dcgan-28-fast", extra={"depth": 3}).resolved()
+    for bad in (0, -4, 2.5, "64", True):
+        with pytest.raises(GanforgeError, match=f"extra.width must be a positive integer for preset "
+                                                f"'dcgan-28-fast', got {bad!r}"):
+            TrainConfig(preset="dcgan-28-fast", extra={"width": bad}).resolved()
+    # What the trainer writes for a conditional run is accepted by every preset.
+    cfg = TrainConfig(preset="mlp-adam", extra={"num_classes": 10, "class_names": ["a"] * 10}).resolved()
+    assert cfg.extra["num_classes"] == 10
+
+
 def test_bad_file_errors(tmp_path):
     with pytest.raises(GanforgeError, match="does not exist"):
         read_config_file(tmp_path / "missing.toml")

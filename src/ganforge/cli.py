@@ -81,6 +81,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="also log losses, metrics and grids to TensorBoard (RUN_DIR/tensorboard/); default none")
     p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
                    help="class-conditional G and D, classes from the dataset's labels (dcgan-28-cond has it on)")
+    p.add_argument("--width", type=positive_int, metavar="N",
+                   help="channel width of the lean DCGAN and ResNet presets (extra.width; default 32 or 64)")
     p.add_argument("--config", help="TOML or YAML file with the same fields")
     p.add_argument("--resume", metavar="RUN_DIR", help="carry on a run to --steps/--epochs in total")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -95,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         given["betas"] = tuple(given["betas"])
     if args.resume:
         allowed = {"steps", "epochs", "device"}
-        extra = sorted(set(given) - allowed) + (["config"] if args.config else [])
+        extra = sorted(set(given) - allowed) + (["config"] if args.config else []) + \
+            (["width"] if args.width is not None else [])
         if extra:
             raise GanforgeError(
                 f"--resume continues a run with its own settings; only --steps, --epochs and --device "
@@ -107,6 +110,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = TrainConfig.from_dict(data, source=args.config or "config")
         for key, value in given.items():
             setattr(cfg, key, value)
+        if args.width is not None:
+            cfg.extra["width"] = args.width
         if "steps" in given:
             cfg.epochs = None
         if "epochs" in given:

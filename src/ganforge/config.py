@@ -83,6 +83,7 @@ class TrainConfig:
                 values["extra"] = {**default, **values["extra"]}
             elif values.get(key) is None:
                 values[key] = default
+        _check_extra(preset.name, preset.defaults.get("extra", {}), values["extra"])
         cfg = TrainConfig(**values)
         if cfg.steps is None and cfg.epochs is None:
             cfg.steps = preset.defaults.get("steps")
@@ -136,6 +137,25 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(read_config_file(path), source=str(path))
+
+
+# Keys the trainer writes into ``extra`` itself (a conditional run's classes), whatever the preset.
+TRAINER_EXTRA = ("num_classes", "class_names")
+
+
+def _check_extra(preset: str, options: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Refuse an ``extra`` option the preset does not have (it would be ignored without a word) and a
+    width that is not a positive integer."""
+    for key, value in extra.items():
+        if key in TRAINER_EXTRA:
+            continue
+        if key not in options:
+            takes = (f"its options: {', '.join(sorted(options))}" if options
+                     else "its architecture is fixed (no extra options)")
+            raise GanforgeError(f"extra.{key}: preset '{preset}' has no option '{key}'; {takes}")
+        if isinstance(options[key], int) and not (isinstance(value, int) and not isinstance(value, bool)
+                                                  and value >= 1):
+            raise GanforgeError(f"extra.{key} must be a positive integer for preset '{preset}', got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
