@@ -79,3 +79,17 @@ def test_shared_forward_trains_exactly_as_a_recomputed_one(tmp_path):
 def test_bad_g_noise_is_refused_naming_the_value():
     with pytest.raises(GanforgeError, match="g_noise must be one of fresh, reuse; got 'same'"):
         TrainConfig.from_dict({"g_noise": "same"})
+
+
+def test_a_run_from_before_g_noise_resumes_with_the_fresh_noise_it_trained_with(tmp_path):
+    import json
+
+    Trainer(TrainConfig(**TINY, preset="mlp-adam", steps=2, checkpoint_every=2, out=str(tmp_path / "old")),
+            log=lambda *a: None).train()
+    config = tmp_path / "old" / "config.json"
+    data = json.loads(config.read_text())
+    assert data["g_noise"] == "reuse"  # a run of this version records the preset's default
+    assert Trainer.resume(tmp_path / "old", steps=3, log=lambda *a: None).cfg.g_noise == "reuse"
+    del data["g_noise"]  # as a version without the field wrote it
+    config.write_text(json.dumps(data))
+    assert Trainer.resume(tmp_path / "old", steps=3, log=lambda *a: None).cfg.g_noise == "fresh"

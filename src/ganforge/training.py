@@ -750,7 +750,14 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
         raise GanforgeError(f"'{path}' is not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise GanforgeError(f"'{path}' must hold a JSON object")
+    for key, value in FIELDS_ADDED_LATER.items():
+        data.setdefault(key, value)
     return TrainConfig.from_dict(data, source=str(path))
+
+
+# A field that a run's config.json lacks was written by a version without it: the run keeps the behaviour
+# that version had, even where a preset's default changed when the field came (mlp-adam's g_noise).
+FIELDS_ADDED_LATER = {"g_noise": "fresh"}
 
 
 def _truncate_log(path: Path, step: int) -> None:
