@@ -42,6 +42,22 @@ def test_single_mode_kl_is_log_of_mode_count():
     assert out["modes"] == 1 and out["modes_kl"] == pytest.approx(math.log(1000))
 
 
+def test_modes_kl_splits_into_channel_imbalance_and_dependence():
+    # Channel R never shows digit 9 (R uniform over 0-8), G and B independent and uniform: all of the KL
+    # is R's imbalance, log(10/9), and nothing is dependence.
+    r, g, b = torch.meshgrid(torch.arange(9), torch.arange(10), torch.arange(10), indexing="ij")
+    out = domain.modes(inputs((100 * r + 10 * g + b).flatten(), k=1000, dataset="stacked-mnist"))
+    assert out["modes"] == 900
+    assert out["modes_kl"] == pytest.approx(math.log(10 / 9))
+    assert out["modes_kl_channels"] == pytest.approx([math.log(10 / 9), 0.0, 0.0], abs=1e-5)
+    assert out["modes_kl_dependence"] == pytest.approx(0.0, abs=1e-12)
+    # B always equals R: every channel is uniform, so all of the KL (log 10) is dependence.
+    d = torch.arange(10).repeat_interleave(10)
+    out = domain.modes(inputs(100 * d + 10 * torch.arange(10).repeat(10) + d, k=1000, dataset="stacked-mnist"))
+    assert out["modes_kl_channels"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    assert out["modes_kl_dependence"] == pytest.approx(math.log(10))
+
+
 def test_class_kl_alarm_on_collapse_and_quiet_on_matching_histograms():
     real = torch.arange(10).repeat(100)
     collapsed = domain.class_kl(inputs(torch.full((1000,), 4), real_classes=real))

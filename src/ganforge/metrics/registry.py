@@ -61,8 +61,10 @@ METRICS: dict[str, Metric] = {
                "KL(generated class histogram || real); flags mode collapse"),
         Metric("confident", domain.confident, DOMAIN, False, False, ("confident",),
                "share of samples classified with probability > 0.9"),
-        Metric("modes", domain.modes, DOMAIN, False, False, ("modes", "modes_kl"),
-               "stacked-mnist modes covered of 1000, KL to uniform", only_for="stacked-mnist"),
+        Metric("modes", domain.modes, DOMAIN, False, False,
+               ("modes", "modes_kl", "modes_kl_channels", "modes_kl_dependence"),
+               "stacked-mnist modes covered of 1000, KL to uniform (per channel + dependence)",
+               only_for="stacked-mnist"),
         Metric("class-accuracy", domain.class_accuracy, DOMAIN, False, False, ("class_accuracy",),
                "share classified as the requested class", only_for="conditional"),
     ]
