@@ -270,3 +270,19 @@ def test_unconditional_run_refuses_labels(tmp_path):
     assert run.num_classes is None and run.class_names is None
     with pytest.raises(GanforgeError, match="unconditional"):
         run.generate(2, labels=torch.tensor([1, 2]))
+
+
+def test_resume_keeps_the_runs_settings_when_a_preset_default_changes_later(tmp_path, monkeypatch):
+    import json
+
+    from ganforge.presets import PRESETS
+
+    out = tmp_path / "run"
+    Trainer(TrainConfig(preset="dcgan-28-fast", batch_size=8, steps=2, extra={"width": 4}, **TINY, out=str(out)),
+            log=lambda *a: None).train()
+    assert json.loads((out / "config.json").read_text())["r1_gamma"] is None
+    # A later version gives the preset R1 by default: the run goes on without it, as it was trained;
+    # a new run gets it.
+    monkeypatch.setitem(PRESETS["dcgan-28-fast"].defaults, "r1_gamma", 0.5)
+    assert Trainer.resume(out, steps=4, log=lambda *a: None).cfg.r1_gamma is None
+    assert TrainConfig(preset="dcgan-28-fast").resolved().r1_gamma == 0.5

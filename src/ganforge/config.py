@@ -70,14 +70,17 @@ class TrainConfig:
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture options
 
-    def resolved(self) -> TrainConfig:
-        """A copy with every ``None`` that the preset defines filled in, validated."""
+    def resolved(self, *, preset_defaults: bool = True) -> TrainConfig:
+        """A copy with every ``None`` that the preset defines filled in, validated.
+
+        ``preset_defaults=False`` is for a run's own config.json, written already resolved: a ``None``
+        there is a setting the run had (say, no R1), which a preset default added since must not fill."""
         from .presets import get_preset
 
         preset = get_preset(self.preset)
         values = dataclasses.asdict(self)
         for key, default in preset.defaults.items():
-            if key in ("steps", "epochs"):
+            if key in ("steps", "epochs") or (not preset_defaults and key != "extra"):
                 continue  # the run length is one choice: the user's, else the preset's
             if key == "extra":
                 values["extra"] = {**default, **values["extra"]}

@@ -144,7 +144,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, run_dir: str | Path | None = None,
                  log: Callable[[str], None] = print, _resume_from: Checkpoint | None = None) -> None:
         self.log = log
-        self.cfg = config.resolved()
+        self.cfg = config.resolved(preset_defaults=_resume_from is None)
         if self.cfg.data_dir:  # recorded absolute, so eval and resume work from any folder
             self.cfg.data_dir = str(Path(self.cfg.data_dir).expanduser().resolve())
         self.preset = get_preset(self.cfg.preset)
