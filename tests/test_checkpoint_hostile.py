@@ -38,7 +38,7 @@ def tiny(out: Path, **kw) -> Path:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     return {"good": tiny(root / "good"), "wide": tiny(root / "wide", extra={"width": 16}),
-            "mlp": tiny(root / "mlp", preset="mlp-adam")}
+            "mlp": tiny(root / "mlp", preset="mlp-adam", extra={})}
 
 
 # ---- editing a safetensors file's JSON header ------------------------------------------------------------

@@ -33,7 +33,8 @@ def max_diff(a: Trainer, b: Trainer) -> float:
 def test_optimisers_are_fused_on_cpu(tmp_path):
     t = Trainer(TrainConfig(**BASE, steps=1, out=str(tmp_path / "r")), log=quiet)
     assert t.opt_g.defaults["fused"] and t.opt_d.defaults["fused"]
-    sgd = Trainer(TrainConfig(**{**BASE, "preset": "mlp-sgd"}, steps=1, out=str(tmp_path / "s")), log=quiet)
+    sgd = Trainer(TrainConfig(**{**BASE, "preset": "mlp-sgd", "extra": {}}, steps=1, out=str(tmp_path / "s")),
+                  log=quiet)
     assert isinstance(sgd.opt_g, torch.optim.SGD) and sgd.opt_g.defaults["fused"]
 
 
