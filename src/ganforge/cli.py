@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .argtypes import OneLineParser, non_negative_float, non_negative_int, positive_float, positive_int
 from .config import TrainConfig, read_config_file
+from .distributed import barrier, shutdown
 from .errors import GanforgeError
 from .export import add_export_parser
 from .metrics.commands import add_eval_parser, add_evaluator_parser
@@ -120,6 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg.progress = False
         trainer = Trainer(cfg)
     trainer.train()
+    # Under torchrun: every process reaches the end, then the process group is torn down here rather than
+    # by static destructors at exit, where gloo's threads could abort a process (SIGABRT) now and then.
+    barrier(trainer.ctx)
+    shutdown(trainer.ctx)
     return 0
 
 
