@@ -80,11 +80,11 @@ class TrainConfig:
         preset = get_preset(self.preset)
         values = dataclasses.asdict(self)
         for key, default in preset.defaults.items():
-            if key in ("steps", "epochs") or (not preset_defaults and key != "extra"):
+            if key in ("steps", "epochs"):
                 continue  # the run length is one choice: the user's, else the preset's
             if key == "extra":
                 values["extra"] = {**default, **values["extra"]}
-            elif values.get(key) is None:
+            elif preset_defaults and values.get(key) is None:
                 values[key] = default
         _check_extra(preset.name, preset.defaults.get("extra", {}), values["extra"])
         cfg = TrainConfig(**values)
@@ -147,8 +147,8 @@ TRAINER_EXTRA = ("num_classes", "class_names")
 
 
 def _check_extra(preset: str, options: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Refuse an ``extra`` option the preset does not have (it would be ignored without a word) and a
-    width that is not a positive integer."""
+    """Refuse an ``extra`` option the preset does not have (it would be ignored without a word), and a
+    value that is not a positive integer for an integer option (the width)."""
     for key, value in extra.items():
         if key in TRAINER_EXTRA:
             continue
