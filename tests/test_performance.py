@@ -1,6 +1,7 @@
 """Speed settings: fused optimisers, channels_last, torch.compile and bf16 autocast. Each is checked
 to be in effect and (but for bf16) to leave the results as they were."""
 
+import json
 import subprocess
 import sys
 
@@ -90,23 +91,47 @@ def test_bad_speed_settings_name_the_field():
 
 
 def test_keep_freed_memory_stops_page_faults_for_reallocated_activations():
-    # A fresh process, so glibc's defaults are in force unless the function changes them.
+    # A fresh process, so glibc's defaults are in force unless the function changes them. Each round
+    # reports glibc's own accounting (mallinfo2: bytes mmapped while the tensors live, heap size while
+    # they live and after they are freed) and the page faults the round cost.
     code = """
-import resource, sys, torch
+import ctypes, json, resource, sys, torch
 from ganforge.performance import keep_freed_memory
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                              "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
 if sys.argv[1] == "1":
     assert keep_freed_memory()
-counts = []
+rounds = []
 for _ in range(4):
-    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    f0, m0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, libc.mallinfo2()
     ts = [torch.ones(6 << 20) for _ in range(3)]  # three 24 MiB activations, freed together
+    live = libc.mallinfo2()
     del ts
-    counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-print(counts[-1])
+    freed = libc.mallinfo2()
+    rounds.append({"mmapped": live.hblkhd - m0.hblkhd, "trimmed": live.arena - freed.arena,
+                   "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0})
+print(json.dumps(rounds))
 """
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's malloc only")
-    faults = {mode: int(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
-                                       check=True).stdout) for mode in ("0", "1")}
-    assert faults["0"] > 3000  # glibc hands the 72 MiB back and faults it in again: ~12,000 faults
-    assert faults["1"] < 500
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallinfo2  # noqa: B018 -- glibc 2.33 or newer
+    except (OSError, AttributeError):
+        pytest.skip("needs glibc's mallinfo2")
+    rounds = {mode: json.loads(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                                              check=True).stdout) for mode in ("0", "1")}
+    kept = rounds["1"]
+    # Kept: every activation comes from the heap, never a fresh mmap, and freeing it never shrinks the heap.
+    assert all(r["mmapped"] <= 0 for r in kept), kept
+    assert all(r["trimmed"] <= 0 for r in kept), kept
+    # Once the heap has grown to fit a step, a step costs no page faults (where the kernel counts them).
+    assert kept[-1]["faults"] < 500, kept
+    # The control: glibc's defaults mmap or trim at least once here (that is what costs the faults:
+    # ~12,000 per round measured). Where they do neither, the two cannot be told apart on this machine.
+    default = rounds["0"]
+    if not any(r["mmapped"] > 0 or r["trimmed"] > 0 for r in default):
+        pytest.skip(f"glibc's defaults here already keep freed memory: {default}")
