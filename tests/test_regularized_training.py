@@ -93,6 +93,7 @@ def test_cli_flags_reach_the_config(tmp_path, monkeypatch):
     ("resnet-28-mnist", "mnist-sample"),
     ("resnet-28-stacked", "stacked-mnist"),  # offline: stacked from the shipped sample
     ("dcgan-28-stacked", "stacked-mnist"),
+    ("dcgan-28-cond-wide", "mnist-sample"),  # conditional: the sample's labels
     ("resnet-64-rgb", "folder"),  # DiffAugment on, 64x64 RGB from a folder of images
 ])
 def test_modern_presets_train_end_to_end(tmp_path, preset, dataset):

@@ -54,10 +54,11 @@ def test_missing_evaluator_is_trained_on_demand_with_a_notice(monkeypatch, tiny_
     weights, sidecar = ev.evaluator_paths("mnist")
     sidecar.unlink()
     calls = []
-    monkeypatch.setattr(ev, "train_evaluator", lambda dataset, **kw: calls.append(dataset) or tiny_evaluator)
+    monkeypatch.setattr(ev, "train_evaluator",
+                        lambda dataset, **kw: calls.append((dataset, kw["progress"])) or tiny_evaluator)
     lines = []
-    got = ev.get_evaluator("stacked-mnist", log=lines.append)
-    assert calls == ["mnist"] and isinstance(got, ev.StackedEvaluator) and got.num_classes == 1000
+    got = ev.get_evaluator("stacked-mnist", log=lines.append, progress=False)  # as `--no-progress` and training
+    assert calls == [("mnist", False)] and isinstance(got, ev.StackedEvaluator) and got.num_classes == 1000
     assert len(lines) == 1 and "No mnist evaluator yet: training one now" in lines[0]
 
 

@@ -94,7 +94,7 @@ class Evaluation:
                 from ganforge.metrics.evaluator import get_evaluator
 
                 self._extractors[kind] = get_evaluator(
-                    self.dataset, data_dir=self.data_dir, device=self.device, log=self.log
+                    self.dataset, data_dir=self.data_dir, device=self.device, log=self.log, progress=self.progress
                 )
             else:
                 logits = any(m.features == INCEPTION_LOGITS for m in self.metrics)

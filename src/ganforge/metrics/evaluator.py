@@ -156,6 +156,7 @@ def get_evaluator(
     data_dir: str | os.PathLike[str] | None = None,
     device: torch.device | str = "cpu",
     log: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> DomainEvaluator | StackedEvaluator:
     """The evaluator that judges images of ``dataset``; a missing one is trained first (with a notice)."""
     base = EVALUATOR_FOR.get(dataset)
@@ -167,7 +168,7 @@ def get_evaluator(
     if evaluator is None:
         log(f"No {base} evaluator yet: training one now (a few minutes on CPU, once; "
             f"`ganforge evaluator train --dataset {base}` does the same)")
-        evaluator = train_evaluator(base, data_dir=data_dir, device=device, log=log)
+        evaluator = train_evaluator(base, data_dir=data_dir, device=device, log=log, progress=progress)
     return StackedEvaluator(evaluator) if dataset == "stacked-mnist" else evaluator
 
 
