@@ -1,5 +1,6 @@
 """The ganforge command: listing, training, sampling, and one-line errors for bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -69,6 +70,20 @@ def test_resume_refuses_changed_settings(trained_run, capsys):
     assert "--batch-size" in err and err.count("\n") == 1
 
 
+def test_resume_can_add_a_decay_tail(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "mnist-sample", "--steps", "2", "--batch-size", "8", "--width", "4",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "--resume", str(out), "--steps", "3", "--lr-schedule", "linear", "--lr-decay-steps", "2",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "would start at step 1, before step 2" in err and err.count("\n") == 1
+    assert main(["train", "--resume", str(out), "--steps", "4", "--lr-schedule", "cosine", "--lr-decay-steps", "2",
+                 "--no-progress"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["steps"], cfg["lr_schedule"], cfg["lr_decay_steps"]) == (4, "cosine", 2)
+
+
 @pytest.mark.parametrize("args,needle", [
     (["train", "--preset", "nope"], "unknown preset 'nope'; choose one of:"),
     (["train", "--dataset", "nope", "--steps", "1"], "unknown dataset 'nope'"),
@@ -106,14 +121,10 @@ def test_default_train_falls_back_to_the_shipped_sample_in_one_line(tmp_path, ca
     text = capsys.readouterr().out
     notes = [ln for ln in text.splitlines() if "mnist-sample" in ln and "GANFORGE_DATA_DIR" in ln]
     assert len(notes) == 1
-    import json
-
     assert json.loads((out / "config.json").read_text())["dataset"] == "mnist-sample"
 
 
 def test_train_reads_a_config_file_and_flags_win(tmp_path):
-    import json
-
     cfg = tmp_path / "c.yaml"
     cfg.write_text("preset: mlp-adam\ndataset: mnist-sample\nsteps: 2\nbatch_size: 8\nlr_g: 0.001\n")
     out = tmp_path / "run"
@@ -123,8 +134,6 @@ def test_train_reads_a_config_file_and_flags_win(tmp_path):
 
 
 def test_width_flag_sets_the_lean_dcgan_width_and_is_refused_where_it_means_nothing(tmp_path, capsys):
-    import json
-
     from ganforge.run import load_run
 
     out = tmp_path / "run"
@@ -170,8 +179,6 @@ def g_labels(monkeypatch):
 
 
 def test_conditional_flag_and_preset_write_the_classes(conditional_run, tmp_path):
-    import json
-
     cfg = json.loads((conditional_run / "config.json").read_text())
     assert cfg["preset"] == "dcgan-28-cond" and cfg["conditional"] is True and cfg["extra"]["num_classes"] == 10
     out = tmp_path / "run"

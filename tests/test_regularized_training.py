@@ -75,17 +75,39 @@ def test_lr_schedule_sets_the_optimiser_lr_from_the_step(tmp_path):
     assert t.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
+def test_lr_decay_steps_keeps_the_rate_until_the_last_steps(tmp_path):
+    t = trainer(tmp_path, lr_schedule="linear", lr_decay_steps=4, steps=10, lr_g=1e-3, lr_d=2e-3)
+    t.step = 5
+    t.train_step()  # step 5 of 10, decay from step 6: still the full rate
+    assert (t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]) == (1e-3, 2e-3)
+    t.step = 8
+    t.train_step()
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"lr_decay_steps": 3}, "lr_decay_steps 3 needs a decaying lr_schedule"),  # dcgan-28-fast is constant
+    ({"lr_decay_steps": 3, "lr_schedule": "constant"}, "needs a decaying lr_schedule"),
+    ({"lr_decay_steps": 5, "lr_schedule": "linear"}, "lr_decay_steps 5 is more than the run's 4 steps"),
+    ({"lr_decay_steps": 0, "lr_schedule": "linear"}, "lr_decay_steps must be a positive integer"),
+])
+def test_bad_lr_decay_steps_are_refused(tmp_path, kw, match):
+    with pytest.raises(GanforgeError, match=match):
+        trainer(tmp_path, **kw)
+
+
 def test_cli_flags_reach_the_config(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr("ganforge.training.Trainer.train", lambda self: seen.setdefault("cfg", self.cfg))
     args = build_parser().parse_args([
         "train", "--dataset", "mnist-sample", "--steps", "1", "--out", str(tmp_path / "r"), "--r1-gamma", "0.5",
         "--r1-every", "8", "--gp-weight", "0", "--spectral-norm", "d", "--augment", "translation,color",
-        "--lr-schedule", "cosine", "--loss", "ns"])
+        "--lr-schedule", "cosine", "--lr-decay-steps", "1", "--loss", "ns"])
     args.func(args)
     cfg = seen["cfg"]
-    assert (cfg.r1_gamma, cfg.r1_every, cfg.gp_weight, cfg.spectral_norm, cfg.augment, cfg.lr_schedule, cfg.loss) == (
-        0.5, 8, 0.0, "d", "translation,color", "cosine", "ns")
+    assert (cfg.r1_gamma, cfg.r1_every, cfg.gp_weight, cfg.spectral_norm, cfg.augment, cfg.lr_schedule,
+            cfg.lr_decay_steps, cfg.loss) == (0.5, 8, 0.0, "d", "translation,color", "cosine", 1, "ns")
 
 
 @pytest.mark.parametrize("preset,dataset", [

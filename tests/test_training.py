@@ -91,6 +91,44 @@ def test_resume_is_exact(tmp_path, preset, extra):
     assert steps == sorted(set(steps)) and steps[-1] == n
 
 
+def test_resume_adds_a_decay_tail_exactly(tmp_path):
+    # A constant-rate run resumed with a decay over its new last steps trains exactly what a run with
+    # that schedule from the start does, and its config.json says so.
+    full, split = tmp_path / "full", tmp_path / "split"
+    Trainer(tiny_config(steps=6, lr_schedule="linear", lr_decay_steps=3, out=str(full)), log=quiet).train()
+    Trainer(tiny_config(steps=3, out=str(split)), log=quiet).train()
+    Trainer.resume(split, steps=6, lr_schedule="linear", lr_decay_steps=3, log=quiet).train()
+    a, b = _weights(full), _weights(split)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    cfg = json.loads((split / "config.json").read_text())
+    assert (cfg["lr_schedule"], cfg["lr_decay_steps"], cfg["steps"]) == ("linear", 3, 6)
+    # The polished run's weights differ from the constant-rate run's: the decay did something.
+    const = tmp_path / "const"
+    Trainer(tiny_config(steps=6, out=str(const)), log=quiet).train()
+    assert any(not torch.equal(a[k], v) for k, v in _weights(const).items())
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"steps": 5, "lr_schedule": "linear", "lr_decay_steps": 3}, "would start at step 2, before step 3"),
+    ({"steps": 6, "lr_schedule": "linear"}, "give both a decaying schedule"),
+    ({"steps": 6, "lr_decay_steps": 3}, "give both a decaying schedule"),
+    ({"steps": 6, "lr_schedule": "constant", "lr_decay_steps": 3}, "give both a decaying schedule"),
+])
+def test_resume_refuses_a_decay_that_would_rewrite_past_steps(tmp_path, kw, match):
+    out = tmp_path / "run"
+    Trainer(tiny_config(steps=3, out=str(out)), log=quiet).train()
+    with pytest.raises(GanforgeError, match=match):
+        Trainer.resume(out, log=quiet, **kw)
+
+
+def test_resume_refuses_a_second_schedule(tmp_path):
+    out = tmp_path / "run"
+    Trainer(tiny_config(steps=3, lr_schedule="cosine", out=str(out)), log=quiet).train()
+    with pytest.raises(GanforgeError, match="already decays its learning rate"):
+        Trainer.resume(out, steps=6, lr_schedule="linear", lr_decay_steps=3, log=quiet)
+
+
 def test_resume_to_fewer_steps_is_refused(tmp_path):
     out = tmp_path / "run"
     Trainer(tiny_config(steps=2, out=str(out)), log=quiet).train()

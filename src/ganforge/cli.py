@@ -23,7 +23,7 @@ _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size
                  "precision", "compile", "channels_last", "max_bad_steps",
                  "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
                  "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
-                 "lr_schedule", "pack", "logger", "conditional"]
+                 "lr_schedule", "lr_decay_steps", "pack", "logger", "conditional"]
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +58,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spectral-norm", choices=["none", "d", "gd"], help="spectral normalisation of D or of G and D")
     p.add_argument("--augment", help="DiffAugment for D's inputs: none or a comma list of translation,cutout,color")
     p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], help="learning-rate decay over the run")
+    p.add_argument("--lr-decay-steps", type=positive_int, metavar="N",
+                   help="decay over the last N steps only, constant before; with --resume, adds such a decay "
+                        "to a constant-rate run (default: the whole run)")
     p.add_argument("--pack", type=positive_int, metavar="M",
                    help="PacGAN: D judges M samples at once, stacked on channels (default 1 = off)")
     p.add_argument("--seed", type=non_negative_int)
@@ -97,15 +100,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if "betas" in given:
         given["betas"] = tuple(given["betas"])
     if args.resume:
-        allowed = {"steps", "epochs", "device"}
+        allowed = {"steps", "epochs", "device", "lr_schedule", "lr_decay_steps"}
         extra = sorted(set(given) - allowed) + (["config"] if args.config else []) + \
             (["width"] if args.width is not None else [])
         if extra:
             raise GanforgeError(
-                f"--resume continues a run with its own settings; only --steps, --epochs and --device "
-                f"may be given (got {', '.join('--' + e.replace('_', '-') for e in extra)})")
+                f"--resume continues a run with its own settings; only --steps, --epochs, --device and (to add a "
+                f"decay) --lr-schedule with --lr-decay-steps may be given "
+                f"(got {', '.join('--' + e.replace('_', '-') for e in extra)})")
         trainer = Trainer.resume(args.resume, steps=given.get("steps"), epochs=given.get("epochs"),
-                                 device=given.get("device"), progress=False if args.no_progress else None)
+                                 device=given.get("device"), progress=False if args.no_progress else None,
+                                 lr_schedule=given.get("lr_schedule"), lr_decay_steps=given.get("lr_decay_steps"))
     else:
         data = read_config_file(args.config) if args.config else {}
         cfg = TrainConfig.from_dict(data, source=args.config or "config")

@@ -50,6 +50,7 @@ class TrainConfig:
     spectral_norm: str | None = None  # "none", "d" (the discriminator) or "gd" (both)
     augment: str | None = None  # DiffAugment: "none" or a comma list of translation, cutout, color
     lr_schedule: str | None = None  # "constant", "linear" (to 0 at the last step) or "cosine"
+    lr_decay_steps: int | None = None  # the decay spans the run's last N steps, constant before (None = all)
     pack: int | None = None  # PacGAN: D judges this many samples at once, stacked on channels (None/1 = off)
     seed: int = 0
     device: str = "auto"
@@ -94,6 +95,9 @@ class TrainConfig:
             if cfg.steps is None and cfg.epochs is None:
                 cfg.steps = 1000
         cfg.validate()
+        if cfg.lr_decay_steps is not None and (cfg.lr_schedule or "constant") == "constant":
+            raise GanforgeError(f"lr_decay_steps {cfg.lr_decay_steps} needs a decaying lr_schedule (linear or "
+                                f"cosine); preset '{cfg.preset}' keeps the rate constant unless lr_schedule is set")
         return cfg
 
     def validate(self) -> None:
@@ -202,7 +206,8 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
     "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "g_noise": str, "init": str, "ema_kimg": float,
     "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
-    "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str, "max_bad_steps": int,
+    "lr_decay_steps": int, "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str,
+    "max_bad_steps": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
     "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool, "logger": str,
     "extra": dict, "conditional": bool,
@@ -326,7 +331,7 @@ _CHECKS = {
     "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
     "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
     "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,
-    "lr_schedule": _one_of("constant", "linear", "cosine"), "pack": _positive_int,
+    "lr_schedule": _one_of("constant", "linear", "cosine"), "lr_decay_steps": _positive_int, "pack": _positive_int,
     "seed": _seed, "device": _device, "precision": _one_of("fp32", "bf16"),
     "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
     "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,

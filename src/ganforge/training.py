@@ -193,6 +193,10 @@ class Trainer:
         d_steps = self.cfg.d_steps or 1
         # The run length in steps; with --epochs it follows from the dataset size.
         self.total_steps: int = self.cfg.steps or math.ceil(self.cfg.epochs * self.sampler.per_epoch / d_steps)
+        decay = self.cfg.lr_decay_steps
+        if decay is not None and decay > self.total_steps:
+            raise GanforgeError(f"lr_decay_steps {decay} is more than the run's {self.total_steps} steps; give at most "
+                                f"{self.total_steps}, or leave it unset to decay over the whole run")
         if self.cfg.grid_every is None:
             self.cfg.grid_every = max(1, self.total_steps // 10)
         if self.cfg.checkpoint_every is None:
@@ -260,8 +264,11 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, steps: int | None = None, epochs: int | None = None,
-               device: str | None = None, progress: bool | None = None,
-               log: Callable[[str], None] = print) -> Trainer:
+               device: str | None = None, progress: bool | None = None, lr_schedule: str | None = None,
+               lr_decay_steps: int | None = None, log: Callable[[str], None] = print) -> Trainer:
+        """Carry a run on to ``steps``/``epochs`` in total. ``lr_schedule`` and ``lr_decay_steps`` give a
+        constant-rate run a decay over its last steps (a "polish"), provided the decay starts no earlier
+        than the step resumed from: the run's config then still describes every step it trained."""
         run_dir = Path(run_dir)
         cfg = load_run_config(run_dir)
         if not (run_dir / LAST_CHECKPOINT).is_file():
@@ -277,7 +284,24 @@ class Trainer:
             cfg.device = device
         if progress is not None:
             cfg.progress = progress
-        return cls(cfg, run_dir=run_dir, log=log, _resume_from=ckpt)
+        new_decay = lr_schedule is not None or lr_decay_steps is not None
+        if new_decay:
+            if (cfg.lr_schedule or "constant") != "constant":
+                raise GanforgeError(f"run '{run_dir}' already decays its learning rate ({cfg.lr_schedule}); a schedule "
+                                    f"can only be added to a constant-rate run when it resumes")
+            if lr_schedule in (None, "constant") or lr_decay_steps is None:
+                raise GanforgeError(f"to add a decay when resuming, give both a decaying schedule (linear or cosine, "
+                                    f"got {lr_schedule!r}) and the steps it spans (lr_decay_steps, got "
+                                    f"{lr_decay_steps!r})")
+            cfg.lr_schedule, cfg.lr_decay_steps = lr_schedule, lr_decay_steps
+        trainer = cls(cfg, run_dir=run_dir, log=log, _resume_from=ckpt)
+        total, decay = trainer.total_steps, cfg.lr_decay_steps or 0
+        if new_decay and total - decay < trainer.step:
+            raise GanforgeError(f"a decay over the last {decay} of {total} steps would start at step {total - decay}, "
+                                f"before step {trainer.step} where run '{run_dir}' resumes (those steps had the "
+                                f"constant rate); ask for at least {trainer.step + decay} steps or a decay of at "
+                                f"most {total - trainer.step} steps")
+        return trainer
 
     def _load(self, ckpt: Checkpoint) -> None:
         ckpt.load_module("G", self.G)
@@ -460,7 +484,7 @@ class Trainer:
     def _set_lr(self) -> None:
         if (self.cfg.lr_schedule or "constant") == "constant":
             return
-        factor = lr_factor(self.cfg.lr_schedule, self.step, self.total_steps)
+        factor = lr_factor(self.cfg.lr_schedule, self.step, self.total_steps, self.cfg.lr_decay_steps)
         for opt, lr in ((self.opt_g, self.cfg.lr_g), (self.opt_d, self.cfg.lr_d)):
             for group in opt.param_groups:
                 if isinstance(group["lr"], torch.Tensor):  # a tensor lr (compiled optimisers) keeps its identity
