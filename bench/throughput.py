@@ -2,7 +2,8 @@
 
 One training image = one real and one generated sample through a full D and G update, so
 images/s = batch_size / seconds per step. FLOPs are counted with torch's FlopCounterMode over one
-step and reported as a fraction of the device's fp32 peak (pass --peak-gflops to override the guess).
+step and reported as a fraction of the device's peak in the run's precision (pass --peak-gflops to override
+the guess) and of a measured ceiling, the best large matrix product in that precision.
 
     python bench/throughput.py                      # every preset, its own batch size
     python bench/throughput.py --presets dcgan-28 --batch-size 256 --json out.json
@@ -26,10 +27,12 @@ from ganforge import PRESETS, TrainConfig, Trainer
 from ganforge.performance import compiled, with_precision
 
 
-def cpu_peak_gflops() -> float:
-    """Nominal fp32 FMA peak of this CPU: cores x base GHz x FLOP/cycle: 32 with two 256-bit FMA pipes
+def cpu_peak_gflops(precision: str = "fp32") -> float | None:
+    """Nominal FMA peak of this CPU: cores x base GHz x FLOP/cycle: in fp32 32 with two 256-bit FMA pipes
     (AVX2, and AMD Zen 4, which runs AVX-512 on them in two halves), 64 with two 512-bit ones (Intel
-    server cores with AVX-512). A VM reports the base clock; boost clocks can exceed it."""
+    server cores with AVX-512); in bf16 twice that with AVX512_BF16 (a dot product of bf16 pairs per fp32
+    lane), None with AMX (its tile unit is another scale) or without native bf16. A VM reports the base
+    clock; boost clocks can exceed it."""
     flags, mhz, vendor, family = "", 0.0, "", 0
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -45,15 +48,20 @@ def cpu_peak_gflops() -> float:
                 family = int(value)
     wide = "avx512f" in flags.split() and not (vendor == "AuthenticAMD" and family <= 25)  # Zen 5 is family 26
     per_cycle = 64 if wide else 32 if "fma" in flags.split() else 16
+    if precision == "bf16":
+        if "avx512_bf16" not in flags.split() or "amx_bf16" in flags.split():
+            return None
+        per_cycle *= 2
     return torch.get_num_threads() * mhz / 1000 * per_cycle
 
 
-def measured_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """The best fp32 rate this device reaches on one large matrix product, with torch's matmul (MKL on
-    the CPU, cuBLAS on a GPU) or, on the CPU, oneDNN's (AVX-512 on AMD CPUs, where MKL keeps to AVX2):
-    a ceiling measured here, beside the nominal peak, which a VM's base clock can understate."""
+def measured_matmul_gflops(n: int = 2048, repeats: int = 5, precision: str = "fp32") -> float:
+    """The best rate this device reaches on one large matrix product in ``precision``, with torch's matmul
+    (MKL on the CPU, cuBLAS on a GPU) or, on the CPU, oneDNN's (AVX-512 on AMD CPUs, where MKL keeps to
+    AVX2): a ceiling measured here, beside the nominal peak, which a VM's base clock can understate."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     kernels = [lambda: a @ b]
     onednn = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     if device.type == "cpu" and onednn is not None and torch.backends.mkldnn.is_available():
@@ -114,14 +122,15 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
     # sampling: G in inference mode, large batches, with the run's compile mode and precision
     g = with_precision(compiled(t.G.eval(), t.compile_mode), t.precision, t.device)
     z = torch.randn(sample_batch, t.cfg.z_dim, device=t.device)
+    args = (z,) if t.num_classes is None else (z, torch.arange(sample_batch, device=t.device) % t.num_classes)
     with torch.no_grad():
         for _ in range(2):
-            g(z)
+            g(*args)
         sync(t.device)
         t0 = time.perf_counter()
         n_rep = 5
         for _ in range(n_rep):
-            g(z)
+            g(*args)
         sync(t.device)
     sample_ips = sample_batch * n_rep / (time.perf_counter() - t0)
     ips = t.cfg.batch_size / sec_per_step
@@ -143,7 +152,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="median over this many timed repeats")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--sample-batch", type=int, default=1024)
-    ap.add_argument("--peak-gflops", type=float, help="device fp32 peak (default: guessed for CPUs)")
+    ap.add_argument("--peak-gflops", type=float, help="device peak in the run's precision (default: guessed)")
     ap.add_argument("--compile", help="torch.compile mode (default: the trainer's, auto = GPU only)")
     ap.add_argument("--precision", choices=["fp32", "bf16"])
     ap.add_argument("--channels-last", choices=["auto", "on", "off"])
@@ -154,14 +163,15 @@ def main() -> None:
                                "channels_last": args.channels_last}.items() if v is not None}
     rows = [bench_preset(p, args.batch_size, args.steps, args.warmup, args.device, args.sample_batch, args.repeats,
                          speed) for p in args.presets.split(",")]
-    peak = args.peak_gflops or (cpu_peak_gflops() if rows[0]["device"] == "cpu" else gpu_peak_gflops(rows[0]["dtype"]))
-    ceiling = measured_matmul_gflops()
+    dtype = rows[0]["dtype"]
+    peak = args.peak_gflops or (cpu_peak_gflops(dtype) if rows[0]["device"] == "cpu" else gpu_peak_gflops(dtype))
+    ceiling = measured_matmul_gflops(precision=dtype)
     for r in rows:
         r["fraction_of_peak"] = r["train_gflops"] / peak if peak else None
         r["fraction_of_matmul_ceiling"] = r["train_gflops"] / ceiling
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()
             or platform.machine(), "peak_gflops": peak, "matmul_ceiling_gflops": ceiling}
-    print(f"torch {info['torch']}, {info['threads']} threads, nominal peak {peak and round(peak)} GFLOP/s (fp32), "
+    print(f"torch {info['torch']}, {info['threads']} threads, nominal peak {peak and round(peak)} GFLOP/s ({dtype}), "
           f"measured 2048^3 matmul {ceiling:.0f} GFLOP/s")
     print("| preset | device | batch | dtype | compile | NHWC | train img/s | MNIST epoch s | sample img/s "
           "| GFLOP/img | GFLOP/s | of peak | of matmul |")

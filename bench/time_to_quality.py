@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--data-dir")
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], help="default: the preset's (fp32)")
     ap.add_argument("--threshold", type=float, default=200.0, help="domain FID at or below which digits count")
     ap.add_argument("--check-every", type=int, default=250, help="steps between checks")
     ap.add_argument("--n", type=int, default=5000, help="generated images per check")
@@ -41,14 +42,11 @@ def main() -> None:
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="gf-ttq-")) / "run"
     cfg = TrainConfig(preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, steps=args.max_steps,
-                      batch_size=args.batch_size, device=args.device, progress=False, out=str(out))
+                      batch_size=args.batch_size, device=args.device, progress=False, out=str(out),
+                      **({"precision": args.precision} if args.precision else {}))
     trainer = Trainer(cfg, log=lambda *a: None)
     evaluator = make_training_evaluator("domain-fid", dataset=trainer.cfg.dataset, data_dir=trainer.cfg.data_dir,
                                         device=trainer.device, n=args.n, log=lambda *a: None)
-
-    def generate(n: int, seed: int) -> torch.Tensor:
-        z = torch.randn(n, trainer.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
-        return torch.cat([trainer.generate(c.to(trainer.device)).cpu() for c in z.split(500)])
 
     startup = time.perf_counter() - t0
     train_secs, reached, history = 0.0, None, []
@@ -62,18 +60,20 @@ def main() -> None:
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
         train_secs += time.perf_counter() - t
-        fid = evaluator(generate)["domain_fid"]
+        fid = evaluator(trainer.generate_for_eval)["domain_fid"]
         history.append({"step": trainer.step, "train_seconds": round(train_secs, 2), "domain_fid": round(fid, 1)})
         print(f"step {trainer.step:6d}  {train_secs:7.1f} s  domain FID {fid:8.1f}", flush=True)
         if fid <= args.threshold:
             reached = history[-1]
             break
     result = {"preset": args.preset, "dataset": trainer.cfg.dataset, "batch_size": trainer.cfg.batch_size,
-              "device": str(trainer.device), "threads": torch.get_num_threads(), "threshold": args.threshold,
+              "device": str(trainer.device), "threads": torch.get_num_threads(), "precision": trainer.precision,
+              "threshold": args.threshold,
               "startup_seconds": round(startup, 1), "reached": reached, "history": history}
     if reached:
         print(f"{args.preset} reached domain FID <= {args.threshold:g} after {reached['step']} steps, "
-              f"{reached['train_seconds']:.1f} s of training ({startup:.1f} s startup) on {trainer.device}")
+              f"{reached['train_seconds']:.1f} s of training ({startup:.1f} s startup) on {trainer.device}, "
+              f"{trainer.precision}")
     else:
         print(f"{args.preset} did not reach domain FID <= {args.threshold:g} in {args.max_steps} steps")
     if args.json:

@@ -670,16 +670,17 @@ class Trainer:
         save_grid(images, path, nrow=self.cfg.grid_size, text=text)
         self.logger.grid(self.step, images, self.cfg.grid_size)
 
-    def evaluate(self, logf: Any, elapsed: float) -> None:
-        """Run the training metric on fresh samples (their own seeded noise: training RNG untouched)."""
-        def generate(n: int, seed: int) -> torch.Tensor:
-            z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
-            # A conditional run is measured with equal numbers of each class, as `ganforge eval` does.
-            y = torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
-            ys = y.split(500) if y is not None else [None] * len(z.split(500))
-            return torch.cat([self.generate(c.to(self.device), yc).cpu() for c, yc in zip(z.split(500), ys)])
+    def generate_for_eval(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` uint8 images on the CPU from their own seeded noise (the training RNG is untouched), in
+        chunks of 500; a conditional run gives equal numbers of each class, as `ganforge eval` does."""
+        z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+        y = torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
+        ys = y.split(500) if y is not None else [None] * len(z.split(500))
+        return torch.cat([self.generate(c.to(self.device), yc).cpu() for c, yc in zip(z.split(500), ys)])
 
-        values = self.evaluator(generate)
+    def evaluate(self, logf: Any, elapsed: float) -> None:
+        """Run the training metric on fresh samples."""
+        values = self.evaluator(self.generate_for_eval)
         self.last_eval = values
         rec = {"step": self.step, "time": round(elapsed, 3), "metric": self.evaluator.name, **values}
         logf.write(json.dumps(rec) + "\n")

@@ -10,11 +10,53 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 def test_throughput_prints_a_table_and_json(tmp_path):
     out = tmp_path / "tp.json"
-    r = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--presets", "mlp-adam", "--steps", "1",
-                        "--warmup", "1", "--repeats", "1", "--sample-batch", "8", "--batch-size", "8",
+    r = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--presets", "mlp-adam,dcgan-28-cond",
+                        "--steps", "1", "--warmup", "1", "--repeats", "1", "--sample-batch", "8", "--batch-size", "8",
                         "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "| mlp-adam | cpu | 8 |" in r.stdout
+    assert "| dcgan-28-cond | cpu | 8 |" in r.stdout  # a conditional G samples with labels
     row = json.loads(out.read_text())["results"][0]
     assert row["train_images_per_sec"] > 0 and row["gflop_per_image"] > 0.02
     assert 0 < row["fraction_of_matmul_ceiling"] < 10
+
+
+def test_throughput_in_bf16_measures_against_a_bf16_ceiling(tmp_path):
+    out = tmp_path / "tp.json"
+    r = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--presets", "mlp-adam", "--steps", "1",
+                        "--warmup", "1", "--repeats", "1", "--sample-batch", "8", "--batch-size", "8",
+                        "--precision", "bf16", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "GFLOP/s (bf16)" in r.stdout and "| mlp-adam | cpu | 8 | bf16 |" in r.stdout
+    info = json.loads(out.read_text())["info"]
+    assert info["matmul_ceiling_gflops"] > 0
+
+
+def test_compare_peers_runs_each_side_at_each_precision(tmp_path):
+    # A stand-in for the peers' python: it records how it was called and reports a fixed speed.
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "peer-python"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho \'{{"images_per_sec": 100.0}}\'\n')
+    fake.chmod(0o755)
+    peers = tmp_path / "peers"
+    peers.mkdir()
+    out = tmp_path / "cmp.json"
+    r = subprocess.run([sys.executable, str(BENCH / "compare_peers.py"), "--peer-python", str(fake), "--peers",
+                        str(peers), "--only", "keras_mlp_adam", "--precisions", "fp32,bf16", "--rounds", "1",
+                        "--steps", "1", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    fp32_call, bf16_call = calls.read_text().splitlines()
+    assert "mixed_bfloat16" not in fp32_call and fp32_call.split()[0].endswith("keras_mlp_adam.py")
+    assert "mixed_bfloat16" in bf16_call and "keras_mlp_adam.py" in bf16_call  # the peer under Keras' policy
+    rows = {row["precision"]: row for row in json.loads(out.read_text())}
+    assert set(rows) == {"fp32", "bf16"}
+    for row in rows.values():
+        assert row["peer_images_per_sec"] == 100.0
+        assert row["ratio"] == row["ganforge_images_per_sec"] / 100.0 > 0
+    assert "ganforge bf16 against the peer as the tutorial wrote it" in r.stdout
+
+
+def test_compare_peers_refuses_an_unknown_precision(tmp_path):
+    r = subprocess.run([sys.executable, str(BENCH / "compare_peers.py"), "--peer-python", "python",
+                        "--precisions", "fp16"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "unknown precision 'fp16'" in r.stderr
