@@ -7,7 +7,7 @@ and the ratio is ganforge / peer.
 --precisions fp32,bf16 measures both sides at each precision: ganforge with ``--precision bf16`` (autocast of
 the forward passes), the peer under Keras' ``mixed_bfloat16`` global policy (set before the unchanged
 script runs), so each ratio compares like with like; the table adds ganforge bf16 against the tutorial as
-written (fp32). On CPUs without native bf16 (AVX512_BF16, AMX) bf16 is slower on both sides.
+written (fp32). bf16 pays on CPUs with native bf16 arithmetic (AVX512_BF16, AMX).
 
     python bench/compare_peers.py --peer-python ~/.venvs/peers/bin/python --rounds 3
     python bench/compare_peers.py --peer-python ~/.venvs/peers/bin/python --only keras_dcgan --precisions fp32,bf16
