@@ -43,7 +43,7 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="gf-ttq-")) / "run"
     cfg = TrainConfig(preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, steps=args.max_steps,
                       batch_size=args.batch_size, device=args.device, progress=False, out=str(out),
-                      **({"precision": args.precision} if args.precision else {}))
+                      precision=args.precision)
     trainer = Trainer(cfg, log=lambda *a: None)
     evaluator = make_training_evaluator("domain-fid", dataset=trainer.cfg.dataset, data_dir=trainer.cfg.data_dir,
                                         device=trainer.device, n=args.n, log=lambda *a: None)
