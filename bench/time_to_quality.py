@@ -8,6 +8,7 @@ model build, the evaluator's real features) is reported apart.
 
     python bench/time_to_quality.py --data-dir ../shared/data
     python bench/time_to_quality.py --preset dcgan-28 --batch-size 256 --check-every 100
+    python bench/time_to_quality.py --preset dcgan-28 --check-every 500 --max-steps 1500 --direct-conv
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from ganforge import TrainConfig, Trainer
 from ganforge.metrics.training import make_training_evaluator
+from ganforge.models import fourier
 
 
 def main() -> None:
@@ -36,8 +38,11 @@ def main() -> None:
     ap.add_argument("--check-every", type=int, default=250, help="steps between checks")
     ap.add_argument("--n", type=int, default=5000, help="generated images per check")
     ap.add_argument("--max-steps", type=int, default=20000)
+    ap.add_argument("--direct-conv", action="store_true", help="every convolution direct (no Fourier route)")
     ap.add_argument("--json", help="also write the result to this JSON file")
     args = ap.parse_args()
+    if args.direct_conv:
+        fourier.set_enabled(False)
 
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="gf-ttq-")) / "run"
@@ -68,7 +73,7 @@ def main() -> None:
             break
     result = {"preset": args.preset, "dataset": trainer.cfg.dataset, "batch_size": trainer.cfg.batch_size,
               "device": str(trainer.device), "threads": torch.get_num_threads(), "precision": trainer.precision,
-              "threshold": args.threshold,
+              "direct_conv": args.direct_conv, "threshold": args.threshold,
               "startup_seconds": round(startup, 1), "reached": reached, "history": history}
     if reached:
         print(f"{args.preset} reached domain FID <= {args.threshold:g} after {reached['step']} steps, "

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fourier
+
 
 def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """(before, after) padding that Keras/TF 'same' uses for a convolution over ``size`` pixels."""
@@ -42,6 +44,21 @@ def _image_end_path(x: torch.Tensor, channels: int) -> bool:
             and not torch.is_autocast_enabled("cpu"))
 
 
+def _fourier_path(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
+                  output_padding: tuple[int, int]) -> bool:
+    """Whether a transposed convolution takes the Fourier route: on the CPU, stride 1, a square kernel
+    and padding, and at most half the direct multiply-adds (dcgan-28's 7x7 256 -> 128 5x5 layer)."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling() or not fourier.enabled():
+        return False
+    autocast = torch.is_autocast_enabled("cpu")
+    if x.device.type != "cpu" or x.dtype not in ((torch.float32, torch.bfloat16) if autocast else (torch.float32,)):
+        return False
+    (kh, kw), (h, w) = weight.shape[-2:], x.shape[-2:]
+    if tuple(stride) != (1, 1) or any(output_padding) or kh != kw or padding[0] != padding[1]:
+        return False
+    return fourier.fourier_pays(x.shape[0], h, w, weight.shape[0], weight.shape[1], kh, padding[0])
+
+
 def _col2im(cols: torch.Tensor, weight: torch.Tensor, size: tuple[int, int], stride: tuple[int, int],
             padding: tuple[int, int]) -> torch.Tensor:
     """The transposed convolution of ``cols`` (B, Cin, L) with ``weight`` (Cin, Cout, kh, kw) to ``size``."""
@@ -53,7 +70,15 @@ def _col2im(cols: torch.Tensor, weight: torch.Tensor, size: tuple[int, int], str
 def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
                      padding: tuple[int, int], output_padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv_transpose2d`` (groups 1, dilation 1), through a matmul and col2im for few output channels
-    on the CPU. Autograd differentiates it as it stands (col2im's adjoint is im2col)."""
+    on the CPU (autograd differentiates it as it stands: col2im's adjoint is im2col), and through the
+    Fourier domain where that does far fewer multiply-adds (``fourier``)."""
+    if _fourier_path(x, weight, stride, padding, output_padding):
+        # Under autocast, in its dtype: transforms and products in bf16 with fp32 accumulation, as oneDNN's bf16
+        # convolution (relative error 0.46% against its 0.29% at dcgan-28's layer, and 3.4x faster).
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else torch.float32
+        with torch.autocast("cpu", enabled=False):
+            y = fourier.fourier_conv_transpose2d(x.to(dtype), weight.to(dtype), padding[0])
+            return y if bias is None else y + bias.to(dtype).view(1, -1, 1, 1)
     if not _image_end_path(x, weight.shape[1]):
         return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
     (h, w), (kh, kw) = x.shape[-2:], weight.shape[-2:]

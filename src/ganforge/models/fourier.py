@@ -1,0 +1,184 @@
+"""Stride-1 transposed convolution of small images in the Fourier domain, for the CPU.
+
+dcgan-28's first generator layer maps 7x7x256 to 7x7x128 with 5x5 kernels: 841 multiply-adds per
+channel pair per image, about 60% of the multiply-adds of a training step, and oneDNN already runs
+it at the machine's matmul speed. In the Fourier domain the same convolution is one complex product per
+frequency: with a 9x9 transform and the Hermitian half of it, 41 frequencies and 164 real
+multiply-adds per channel pair, five times fewer. The transforms are small dense matrices
+(built once, in float64), so every step is a matmul:
+
+    x (n, 7*7, Cin) --T--> X (n, F, [re, im] x Cin) --per frequency, Wbig--> Y --S--> y (n, 7*7, Cout)
+
+with ``Wbig = [[Wr, Wi], [-Wi, Wr]]`` making the complex product one real matmul. The backward
+is the adjoint of each map, so gradients are exact for the same linear function. Results equal
+``F.conv_transpose2d`` up to float rounding (relative error 3e-7 in fp32 at dcgan-28's layer, oneDNN's
+2e-7). Forward and backward at batch 256 on 2 Zen 4 cores: 75 ms against oneDNN's 207.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.autograd.function import once_differentiable
+
+Matrices = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+_enabled = True
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def set_enabled(on: bool) -> bool:
+    """Turn the Fourier route on or off for the whole process; returns the previous setting."""
+    global _enabled
+    before, _enabled = _enabled, on
+    return before
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Every convolution direct inside: to count a model's own FLOPs, or to compare against oneDNN."""
+    before = set_enabled(False)
+    try:
+        yield
+    finally:
+        set_enabled(before)
+
+
+def transform_size(size: int, kernel: int, padding: int) -> int:
+    """The smallest circular size whose wrap-around misses every output pixel: the full
+    convolution has ``size + kernel - 1`` pixels and the output is ``[padding, padding + out)``."""
+    full = size + kernel - 1
+    out = full - 2 * padding
+    return max(size, kernel, padding + out, full - padding)
+
+
+def _kept_bins(ph: int, pw: int) -> list[tuple[int, int, int]]:
+    """The (kh, kw) frequencies of a real ph x pw signal that are not conjugates of another kept one,
+    with the partner row (or -1): the rfft half plane minus the mirrored half of its self-conjugate columns."""
+    bins = []
+    for kw in range(pw // 2 + 1):
+        self_conjugate = kw == 0 or 2 * kw == pw
+        for kh in range(ph):
+            partner = (-kh) % ph
+            if self_conjugate and partner < kh:
+                continue  # the conjugate of bin (partner, kw), which is kept
+            bins.append((kh, kw, partner if self_conjugate and partner != kh else -1))
+    return bins
+
+
+@functools.lru_cache(maxsize=32)
+def _matrices64(h: int, w: int, kernel: int, padding: int) -> Matrices:
+    """(T, Tw, S) in float64: image (h*w) -> 2F, kernel (k*k) -> 2F, and 2F -> output pixels, each
+    frequency's two rows being its real and imaginary part."""
+    ph, pw = transform_size(h, kernel, padding), transform_size(w, kernel, padding)
+    ho, wo = h + kernel - 1 - 2 * padding, w + kernel - 1 - 2 * padding
+    bins = _kept_bins(ph, pw)
+    rows = torch.tensor([kh for kh, _, _ in bins]), torch.tensor([kw for _, kw, _ in bins])
+
+    def forward_matrix(a: int, b: int) -> torch.Tensor:
+        basis = torch.eye(a * b, dtype=torch.float64).view(a * b, a, b)
+        spectrum = torch.fft.rfft2(basis, s=(ph, pw))[:, rows[0], rows[1]]  # (a*b, F)
+        return torch.view_as_real(spectrum).reshape(a * b, 2 * len(bins)).t().contiguous()
+
+    inverse = torch.zeros(2 * len(bins), ho * wo, dtype=torch.float64)
+    for i, (kh, kw, partner) in enumerate(bins):
+        for part, value in enumerate((1.0, 1.0j)):
+            spectrum = torch.zeros(ph, pw // 2 + 1, dtype=torch.complex128)
+            spectrum[kh, kw] = value
+            if partner >= 0:  # the dropped conjugate carries the conjugate value
+                spectrum[partner, kw] = complex(value).conjugate()
+            image = torch.fft.irfft2(spectrum, s=(ph, pw))
+            inverse[2 * i + part] = image[padding:padding + ho, padding:padding + wo].reshape(-1)
+    return forward_matrix(h, w), forward_matrix(kernel, kernel), inverse
+
+
+def _matrices(h: int, w: int, kernel: int, padding: int, like: torch.Tensor) -> Matrices:
+    return tuple(m.to(like.dtype) for m in _matrices64(h, w, kernel, padding))  # type: ignore[return-value]
+
+
+def _block_weight(spectrum: torch.Tensor) -> torch.Tensor:
+    """(F, 2, Cin, Cout) real and imaginary parts -> (F, 2 Cin, 2 Cout) [[Wr, Wi], [-Wi, Wr]], so that
+    [Xr, Xi] @ Wbig = [Re, Im] of X W."""
+    f, _, cin, cout = spectrum.shape
+    re, im = spectrum[:, 0], spectrum[:, 1]
+    big = spectrum.new_empty(f, 2, cin, 2, cout)
+    big[:, 0, :, 0], big[:, 0, :, 1] = re, im
+    big[:, 1, :, 0], big[:, 1, :, 1] = -im, re
+    return big.view(f, 2 * cin, 2 * cout)
+
+
+def _unblock_grad(grad_big: torch.Tensor) -> torch.Tensor:
+    """The adjoint of ``_block_weight``: (F, 2 Cin, 2 Cout) -> (F, 2, Cin, Cout)."""
+    f, cin2, cout2 = grad_big.shape
+    g = grad_big.view(f, 2, cin2 // 2, 2, cout2 // 2)
+    return torch.stack((g[:, 0, :, 0] + g[:, 1, :, 1], g[:, 0, :, 1] - g[:, 1, :, 0]), 1)
+
+
+def _pixels_last(t: torch.Tensor) -> torch.Tensor:
+    """(n, C, h, w) -> (n, h*w, C): a view for channels_last tensors, a transposed view otherwise."""
+    n, c = t.shape[:2]
+    return t.permute(0, 2, 3, 1).reshape(n, -1, c)
+
+
+class _FourierConvTranspose2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
+        n, cin, h, w = x.shape
+        cout, k = weight.shape[1], weight.shape[-1]
+        t, tw, s = _matrices(h, w, k, padding, x)
+        freqs = t.shape[0] // 2
+        spectrum = torch.matmul(t, _pixels_last(x))                  # (n, 2F, Cin)
+        xs = spectrum.view(n, freqs, 2 * cin).transpose(0, 1)          # (F, n, [re, im] Cin), a view
+        ws = torch.matmul(tw, weight.reshape(cin * cout, k * k).t())   # (2F, Cin Cout)
+        wbig = _block_weight(ws.view(freqs, 2, cin, cout))
+        ys = torch.bmm(xs, wbig).view(freqs, n, 2, cout)               # (F, n, [re, im], Cout)
+        s_re, s_im = s.view(freqs, 2, -1).unbind(1)                    # (F, ho*wo) each
+        y = torch.matmul(s_re.t(), ys[:, :, 0].transpose(0, 1))
+        y.baddbmm_(s_im.t().expand(n, -1, -1), ys[:, :, 1].transpose(0, 1))  # (n, ho*wo, Cout)
+        ho, wo = h + k - 1 - 2 * padding, w + k - 1 - 2 * padding
+        ctx.save_for_backward(xs, wbig, t, tw, s)
+        ctx.shapes = (h, w, k)
+        return y.view(n, ho, wo, cout).permute(0, 3, 1, 2)             # channels_last (n, Cout, ho, wo)
+
+    @staticmethod
+    @once_differentiable  # its saved spectra carry no graph: a double backward must fail, not be wrong
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        xs, wbig, t, tw, s = ctx.saved_tensors
+        h, w, k = ctx.shapes
+        freqs, n, cin2 = xs.shape
+        cin, cout = cin2 // 2, grad.shape[1]
+        gs = torch.matmul(s, _pixels_last(grad)).view(n, freqs, 2 * cout).transpose(0, 1)  # (F, n, 2 Cout)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            dxs = torch.empty(n, freqs, 2 * cin, dtype=grad.dtype, device=grad.device)
+            torch.bmm(gs, wbig.transpose(1, 2), out=dxs.transpose(0, 1))
+            grad_x = torch.matmul(t.t(), dxs.view(n, 2 * freqs, cin))  # (n, h*w, Cin)
+            grad_x = grad_x.view(n, h, w, cin).permute(0, 3, 1, 2)
+        if ctx.needs_input_grad[1]:
+            dws = _unblock_grad(torch.bmm(xs.transpose(1, 2), gs)).view(2 * freqs, cin * cout)
+            grad_w = torch.matmul(dws.t(), tw).view(cin, cout, k, k)
+        return grad_x, grad_w, None
+
+
+def fourier_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
+    """``F.conv_transpose2d(x, weight, None, 1, padding)`` through the Fourier domain, returned
+    channels_last. Differentiable once (its backward is written out, not traced)."""
+    return _FourierConvTranspose2d.apply(x, weight, padding)
+
+
+def fourier_pays(n: int, h: int, w: int, cin: int, cout: int, kernel: int, padding: int) -> bool:
+    """Whether the Fourier route does under half the direct convolution's multiply-adds for a batch of
+    ``n``, the transforms counted (the kernel's once per call): true for large kernels on small images
+    with many channels, except for the smallest batches."""
+    ph, pw = transform_size(h, kernel, padding), transform_size(w, kernel, padding)
+    freqs = len(_kept_bins(ph, pw))
+    ho, wo = h + kernel - 1 - 2 * padding, w + kernel - 1 - 2 * padding
+    direct = n * ho * wo * kernel * kernel * cin * cout
+    per_image = 4 * freqs * cin * cout + 2 * freqs * (h * w * cin + ho * wo * cout)
+    return 2 * (n * per_image + 2 * freqs * kernel * kernel * cin * cout) < direct
