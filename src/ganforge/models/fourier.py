@@ -172,6 +172,7 @@ def fourier_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, padding: int
     return _FourierConvTranspose2d.apply(x, weight, padding)
 
 
+@functools.lru_cache(maxsize=256)  # asked on every call of an eligible layer
 def fourier_pays(n: int, h: int, w: int, cin: int, cout: int, kernel: int, padding: int) -> bool:
     """Whether the Fourier route does under half the direct convolution's multiply-adds for a batch of
     ``n``, the transforms counted (the kernel's once per call): true for large kernels on small images
