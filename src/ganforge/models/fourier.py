@@ -50,12 +50,16 @@ def disabled() -> Iterator[None]:
         set_enabled(before)
 
 
+def output_size(size: int, kernel: int, padding: int) -> int:
+    """Pixels along one side of a stride-1 transposed convolution's output."""
+    return size + kernel - 1 - 2 * padding
+
+
 def transform_size(size: int, kernel: int, padding: int) -> int:
     """The smallest circular size whose wrap-around misses every output pixel: the full
     convolution has ``size + kernel - 1`` pixels and the output is ``[padding, padding + out)``."""
     full = size + kernel - 1
-    out = full - 2 * padding
-    return max(size, kernel, padding + out, full - padding)
+    return max(size, kernel, padding + output_size(size, kernel, padding), full - padding)
 
 
 def _kept_bins(ph: int, pw: int) -> list[tuple[int, int, int]]:
@@ -77,7 +81,7 @@ def _matrices64(h: int, w: int, kernel: int, padding: int) -> Matrices:
     """(T, Tw, S) in float64: image (h*w) -> 2F, kernel (k*k) -> 2F, and 2F -> output pixels, each
     frequency's two rows being its real and imaginary part."""
     ph, pw = transform_size(h, kernel, padding), transform_size(w, kernel, padding)
-    ho, wo = h + kernel - 1 - 2 * padding, w + kernel - 1 - 2 * padding
+    ho, wo = output_size(h, kernel, padding), output_size(w, kernel, padding)
     bins = _kept_bins(ph, pw)
     rows = torch.tensor([kh for kh, _, _ in bins]), torch.tensor([kw for _, kw, _ in bins])
 
@@ -141,7 +145,7 @@ class _FourierConvTranspose2d(torch.autograd.Function):
         s_re, s_im = s.view(freqs, 2, -1).unbind(1)                    # (F, ho*wo) each
         y = torch.matmul(s_re.t(), ys[:, :, 0].transpose(0, 1))
         y.baddbmm_(s_im.t().expand(n, -1, -1), ys[:, :, 1].transpose(0, 1))  # (n, ho*wo, Cout)
-        ho, wo = h + k - 1 - 2 * padding, w + k - 1 - 2 * padding
+        ho, wo = output_size(h, k, padding), output_size(w, k, padding)
         ctx.save_for_backward(xs, wbig, t, tw, s)
         ctx.shapes = (h, w, k)
         return y.view(n, ho, wo, cout).permute(0, 3, 1, 2)             # channels_last (n, Cout, ho, wo)
@@ -179,7 +183,7 @@ def fourier_pays(n: int, h: int, w: int, cin: int, cout: int, kernel: int, paddi
     with many channels, except for the smallest batches."""
     ph, pw = transform_size(h, kernel, padding), transform_size(w, kernel, padding)
     freqs = len(_kept_bins(ph, pw))
-    ho, wo = h + kernel - 1 - 2 * padding, w + kernel - 1 - 2 * padding
+    ho, wo = output_size(h, kernel, padding), output_size(w, kernel, padding)
     direct = n * ho * wo * kernel * kernel * cin * cout
     per_image = 4 * freqs * cin * cout + 2 * freqs * (h * w * cin + ho * wo * cout)
     return 2 * (n * per_image + 2 * freqs * kernel * kernel * cin * cout) < direct
