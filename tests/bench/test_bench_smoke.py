@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end (tiny settings): they must not rot between measurements."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,21 @@ def test_compare_peers_refuses_an_unknown_precision(tmp_path):
     r = subprocess.run([sys.executable, str(BENCH / "compare_peers.py"), "--peer-python", "python",
                         "--precisions", "fp16"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "unknown precision 'fp16'" in r.stderr
+
+
+def test_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
+    # The prepared GPU run (bench/gpu_check.sh) meets a GPU once in many sessions: its plumbing must not rot.
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "GPU_CHECK_DEVICE": "cpu", "GPU_CHECK_QUICK": "1",
+           "PYTHON": sys.executable, "GANFORGE_DATA_DIR": str(tmp_path / "no-data")}
+    r = subprocess.run(["bash", str(BENCH / "gpu_check.sh")], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["env.txt", "results.json", "samples.png", "steps.log",
+                                                      "summary.txt"]
+    summary = (out / "summary.txt").read_text()
+    for name in ("train_fp32", "resume_fp32", "sample", "train_bf16_compiled", "throughput_fp32_b16",
+                 "throughput_bf16_b16"):
+        assert f"{name}: rc 0" in summary
+    assert "time_to_quality: skipped" in summary
+    results = json.loads((out / "results.json").read_text())
+    assert results["throughput_bf16_b16"]["results"][0]["dtype"] == "bf16"
