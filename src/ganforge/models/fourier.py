@@ -102,8 +102,9 @@ def _matrices64(h: int, w: int, kernel: int, padding: int) -> Matrices:
     return forward_matrix(h, w), forward_matrix(kernel, kernel), inverse
 
 
-def _matrices(h: int, w: int, kernel: int, padding: int, like: torch.Tensor) -> Matrices:
-    return tuple(m.to(like.dtype) for m in _matrices64(h, w, kernel, padding))  # type: ignore[return-value]
+@functools.lru_cache(maxsize=32)  # one cast per dtype, not one per call; the matrices are only read
+def _matrices(h: int, w: int, kernel: int, padding: int, dtype: torch.dtype) -> Matrices:
+    return tuple(m.to(dtype) for m in _matrices64(h, w, kernel, padding))  # type: ignore[return-value]
 
 
 def _block_weight(spectrum: torch.Tensor) -> torch.Tensor:
@@ -135,7 +136,7 @@ class _FourierConvTranspose2d(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, padding: int) -> torch.Tensor:
         n, cin, h, w = x.shape
         cout, k = weight.shape[1], weight.shape[-1]
-        t, tw, s = _matrices(h, w, k, padding, x)
+        t, tw, s = _matrices(h, w, k, padding, x.dtype)
         freqs = t.shape[0] // 2
         spectrum = torch.matmul(t, _pixels_last(x))                  # (n, 2F, Cin)
         xs = spectrum.view(n, freqs, 2 * cin).transpose(0, 1)          # (F, n, [re, im] Cin), a view
