@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ganforge import TrainConfig, Trainer
+from ganforge import TrainConfig, Trainer, shared_backward
 from ganforge.metrics.training import make_training_evaluator
 from ganforge.models import fourier
 
@@ -39,10 +39,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000, help="generated images per check")
     ap.add_argument("--max-steps", type=int, default=20000)
     ap.add_argument("--direct-conv", action="store_true", help="every convolution direct (no Fourier route)")
+    ap.add_argument("--separate-backward", action="store_true",
+                    help="a simultaneous step backpropagates through D once per loss (no shared backward)")
     ap.add_argument("--json", help="also write the result to this JSON file")
     args = ap.parse_args()
     if args.direct_conv:
         fourier.set_enabled(False)
+    if args.separate_backward:
+        shared_backward.set_enabled(False)
 
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="gf-ttq-")) / "run"
@@ -73,7 +77,7 @@ def main() -> None:
             break
     result = {"preset": args.preset, "dataset": trainer.cfg.dataset, "batch_size": trainer.cfg.batch_size,
               "device": str(trainer.device), "threads": torch.get_num_threads(), "precision": trainer.precision,
-              "direct_conv": args.direct_conv, "threshold": args.threshold,
+              "direct_conv": args.direct_conv, "separate_backward": args.separate_backward, "threshold": args.threshold,
               "startup_seconds": round(startup, 1), "reached": reached, "history": history}
     if reached:
         print(f"{args.preset} reached domain FID <= {args.threshold:g} after {reached['step']} steps, "

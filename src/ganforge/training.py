@@ -53,6 +53,7 @@ from .performance import compiled, fused_supported, keep_freed_memory, use_chann
 from .presets import Preset, conditional_presets, get_preset
 from .regularizers import apply_spectral_norm, gradient_penalty, r1_due, r1_penalty
 from .schedule import lr_factor
+from .shared_backward import backward_both, batch_independent
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
@@ -237,6 +238,10 @@ class Trainer:
         if self.ctx.enabled:  # dropout masks etc.: each process its own stream (noise z is shared, then sliced)
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.ctx.rank)
         self.augment = parse_augment(self.cfg.augment or "none")  # DiffAugment draws from self.noise
+        # A simultaneous step's two losses share one backward through D (see shared_backward): on the
+        # CPU, for a D that scores each image on its own, seen directly (no DiffAugment, no packing).
+        self._share_d_backward = (self.device.type == "cpu" and batch_independent(self.D)
+                                  and not self.augment and (self.cfg.pack or 1) == 1)
         fixed = torch.Generator().manual_seed(self.cfg.seed + 2)
         self.fixed_z = torch.randn(self.cfg.grid_size ** 2, self.cfg.z_dim, generator=fixed).to(self.device)
         self.fixed_y = None
@@ -379,8 +384,9 @@ class Trainer:
             ld = loss.d_real(r) + loss.d_fake(f)
             self.opt_g.zero_grad(set_to_none=True)
             self.opt_d.zero_grad(set_to_none=True)
-            lg.backward(inputs=self.g_params, retain_graph=True)
-            ld.backward(inputs=self.d_params)
+            if not (self._share_d_backward and backward_both(lg, ld, f, fake, self.g_params, self.d_params)):
+                lg.backward(inputs=self.g_params, retain_graph=True)
+                ld.backward(inputs=self.d_params)
             self._apply(self.opt_g, lg, self.g_params)
             self._apply(self.opt_d, ld, self.d_params)
             self._update_ema()
