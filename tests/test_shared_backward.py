@@ -191,3 +191,21 @@ def test_bf16_autocast_gradients_match_two_passes_to_bf16_rounding():
     for a, b in zip(plain, _grads(gp) + _grads(dp)):
         assert b.dtype == torch.float32
         assert (b - a).norm() <= 0.02 * a.norm()
+
+
+def test_compiled_d_takes_the_shared_pass_too(tmp_path, monkeypatch):
+    # aot_eager: the graph capture and compiled autograd of inductor, without generating C++.
+    monkeypatch.setenv("GANFORGE_COMPILE_BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    calls = []
+    real_backward_both = sb.backward_both
+    monkeypatch.setattr("ganforge.training.backward_both", lambda *a: calls.append(real_backward_both(*a)) or calls[-1])
+    cfg = dict(preset="dcgan-28", batch_size=8, z_dim=8, steps=2, dataset="mnist-sample", progress=False, log_every=2)
+    comp = Trainer(TrainConfig(**cfg, compile="default", out=str(tmp_path / "c")), log=lambda *a: None)
+    comp.train()
+    assert calls == [True, True]
+    with sb.disabled():
+        eager = Trainer(TrainConfig(**cfg, out=str(tmp_path / "e")), log=lambda *a: None)
+        eager.train()
+    for (name, a), (_, b) in zip(comp.G.state_dict().items(), eager.G.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
