@@ -135,3 +135,19 @@ print(json.dumps(rounds))
     default = rounds["0"]
     if not any(r["mmapped"] > 0 or r["trimmed"] > 0 for r in default):
         pytest.skip(f"glibc's defaults here already keep freed memory: {default}")
+
+
+def test_switch_turns_off_inside_the_block_and_restores_after_an_error():
+    from ganforge.performance import Switch
+
+    s = Switch()
+    assert s.enabled()
+    with pytest.raises(RuntimeError):
+        with s.disabled():
+            assert not s.enabled()
+            raise RuntimeError("inside")
+    assert s.enabled()
+    assert s.set_enabled(False) is True and s.set_enabled(False) is False
+    with s.disabled():  # already off: stays off after, too
+        assert not s.enabled()
+    assert not s.enabled()

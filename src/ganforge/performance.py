@@ -3,8 +3,9 @@ optimisers. The one that changes the maths, bf16 autocast, says so (``precision`
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -15,6 +16,31 @@ from .errors import GanforgeError
 PRECISIONS = ("fp32", "bf16")
 COMPILE_MODES = ("auto", "none", "default", "reduce-overhead", "max-autotune")
 CHANNELS_LAST = ("auto", "on", "off")
+
+
+class Switch:
+    """A process-wide on/off setting for an exact speed path (the Fourier route, the shared backward),
+    so benches and tests can compare against the plain computation."""
+
+    def __init__(self, on: bool = True) -> None:
+        self._on = on
+
+    def enabled(self) -> bool:
+        return self._on
+
+    def set_enabled(self, on: bool) -> bool:
+        """Turn it on or off; returns the previous setting."""
+        before, self._on = self._on, on
+        return before
+
+    @contextlib.contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Off inside the block, as before after it."""
+        before = self.set_enabled(False)
+        try:
+            yield
+        finally:
+            self.set_enabled(before)
 
 
 def has_convolutions(module: nn.Module) -> bool:

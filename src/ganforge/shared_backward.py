@@ -18,39 +18,21 @@ CPU only: deciding that needs the ratios on the host, a synchronisation per step
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from .performance import Switch
 
 # |b_i| at least 2^-60 and |a_i / b_i| at most 2^60: a backward scaled by b_i then stays more than 60
 # binades above float32's (and bfloat16's) smallest normal number, so nothing is flushed or denormal.
 MIN_D_GRAD = 2.0 ** -60
 MAX_RATIO = 2.0 ** 60
 
-_enabled = True
-
-
-def enabled() -> bool:
-    return _enabled
-
-
-def set_enabled(on: bool) -> bool:
-    """Turn the shared backward on or off for the whole process; returns the previous setting."""
-    global _enabled
-    before, _enabled = _enabled, on
-    return before
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Two ordinary backward passes inside: to compare against them, or to time them."""
-    before = set_enabled(False)
-    try:
-        yield
-    finally:
-        set_enabled(before)
+# On by default; off for two ordinary passes (a bench's --separate-backward, to compare or count FLOPs).
+_switch = Switch()
+enabled, set_enabled, disabled = _switch.enabled, _switch.set_enabled, _switch.disabled
 
 
 def batch_independent(d: nn.Module) -> bool:
@@ -65,7 +47,7 @@ def backward_both(loss_g: torch.Tensor, loss_d: torch.Tensor, logits_fake: torch
     backward through D on ``fake``. ``logits_fake`` must be D's output on ``fake``, one logit per image.
     Returns False, having computed nothing and kept the graph, when the step must take the two
     ordinary passes: then the caller does."""
-    if not _enabled or logits_fake.numel() != fake.shape[0]:
+    if not enabled() or logits_fake.numel() != fake.shape[0]:
         return False
     a, = torch.autograd.grad(loss_g, logits_fake, retain_graph=True)
     b, = torch.autograd.grad(loss_d, logits_fake, retain_graph=True)

@@ -17,37 +17,18 @@ is the adjoint of each map, so gradients are exact for the same linear function.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
+from ..performance import Switch
+
 Matrices = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-_enabled = True
-
-
-def enabled() -> bool:
-    return _enabled
-
-
-def set_enabled(on: bool) -> bool:
-    """Turn the Fourier route on or off for the whole process; returns the previous setting."""
-    global _enabled
-    before, _enabled = _enabled, on
-    return before
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Every convolution direct inside: to count a model's own FLOPs, or to compare against oneDNN."""
-    before = set_enabled(False)
-    try:
-        yield
-    finally:
-        set_enabled(before)
+# On by default; off for the plain convolution (a bench's --direct-conv, to count a model's own FLOPs).
+_switch = Switch()
+enabled, set_enabled, disabled = _switch.enabled, _switch.set_enabled, _switch.disabled
 
 
 def output_size(size: int, kernel: int, padding: int) -> int:
