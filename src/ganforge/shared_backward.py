@@ -6,7 +6,7 @@ sample on its own, the gradient of either loss with respect to fake image i is D
 for that image times the loss's gradient at ``f_i``: ``a_i = dL_G/df_i`` for G, ``b_i = dL_D/df_i``
 for D. So ``dL_G/dx_i = (a_i / b_i) * dL_D/dx_i``: one backward of D's loss gives D's weight
 gradients and, scaled per sample, what G's backward needs. The backward through D on the fakes runs
-once instead of twice (10-15% of a dcgan-28 step on the CPU).
+once instead of twice: dcgan-28 trains 1.08x as fast in fp32 on a 2-core CPU.
 
 The result is the same maths. Scaling by a constant commutes with every linear step of a backward
 up to one rounding, so the gradients differ from two separate passes by float rounding only, as long
@@ -59,5 +59,6 @@ def backward_both(loss_g: torch.Tensor, loss_d: torch.Tensor, logits_fake: torch
     for p, g in zip(d_params, grads_d):
         # The layout .backward() would give (the optimisers' fused kernels want grads like their params).
         p.grad = g if g is None or g.stride() == p.stride() else torch.empty_like(p).copy_(g)
-    fake.backward(grad_fake * ratio.reshape(-1, *[1] * (fake.dim() - 1)), inputs=list(g_params))
+    scale = ratio.to(grad_fake.dtype).reshape(-1, *[1] * (fake.dim() - 1))
+    fake.backward(grad_fake * scale, inputs=list(g_params))
     return True
