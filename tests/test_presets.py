@@ -67,3 +67,11 @@ def test_keras_init_is_glorot_uniform_with_zero_bias():
     assert lin.weight.abs().max() <= limit
     assert lin.weight.abs().max() > 0.9 * limit  # uniform over the whole range, not PyTorch's default
     assert torch.count_nonzero(lin.bias) == 0
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_states_its_measured_quality_and_budget(name):
+    # Issue 5: `ganforge presets` gives each preset's measured quality, with the budget it took.
+    quality = PRESETS[name].quality
+    assert "FID" in quality or "modes" in quality, quality
+    assert "steps" in quality and ("core" in quality or "GPU" in quality), quality

@@ -80,6 +80,11 @@ def conditional_presets() -> list[str]:
     """Presets that are class-conditional by default."""
     return [name for name, p in PRESETS.items() if p.defaults.get("conditional")]
 
+def _ten_cpu_minutes(steps: str, figures: str) -> str:
+    """A ``quality`` line from bench/preset_quality.py: what 600 s of training on one core reached."""
+    return f"in 10 minutes of one core ({steps}): {figures}; AMD EPYC Zen 4, fp32, bench/preset_quality.py"
+
+
 def _small_dcgan(channels: int) -> dict[str, Callable[[TrainConfig], nn.Module]]:
     """The lean DCGAN pair at ``extra.width``, class-conditional when the config is."""
     return {"generator": lambda c: SmallDCGANGenerator(c.z_dim, channels=channels, width=c.extra["width"],
@@ -100,6 +105,8 @@ register_preset(Preset(
               "betas": (0.5, 0.999), "loss": "bce", "d_update": "concat", "d_steps": 1,
               "g_eval_for_d": False, "init": "dcgan", "ema_kimg": 10.0, "steps": 3000, "extra": {"width": 32}},
     source="Radford et al. 2016 (DCGAN) at reduced width, faster learning rate, EMA generator",
+    quality=_ten_cpu_minutes("15,301 steps of 64", "MNIST Inception FID 22.5, KID 0.0109 (2,000 samples), domain FID "
+                             "146.3; recognisable digits (domain FID <= 200) after 2,500 steps, 73.6 s on both cores"),
 ))
 
 _FAST = PRESETS["dcgan-28-fast"]
@@ -142,6 +149,8 @@ register_preset(Preset(
     defaults={**_KERAS, "batch_size": 32, "z_dim": 100, "optimizer": "sgd", "lr_g": 0.01, "lr_d": 0.01,
               "momentum": 0.0, "d_update": "separate", "g_eval_for_d": True, "steps": 30000},
     source="Analytics Vidhya, 'GAN in TensorFlow to generate images' (Keras)",
+    quality=_ten_cpu_minutes("45,120 steps of 32", "MNIST Inception FID 91.3, KID 0.0959 (2,000 samples), "
+                             "domain FID 174.3"),
 ))
 
 register_preset(Preset(
@@ -155,6 +164,8 @@ register_preset(Preset(
     defaults={**_KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
               "betas": (0.5, 0.999), "d_update": "concat", "g_eval_for_d": True, "g_noise": "reuse", "epochs": 50},
     source="Keras MLP GAN tutorial (generator.predict + train_on_batch loop)",
+    quality=_ten_cpu_minutes("11,296 steps of 128", "MNIST Inception FID 83.1, KID 0.0757 (2,000 samples), "
+                             "domain FID 139.4"),
 ))
 
 register_preset(Preset(
@@ -167,6 +178,8 @@ register_preset(Preset(
     defaults={**_KERAS, "batch_size": 256, "z_dim": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
               "betas": (0.9, 0.999), "d_update": "simultaneous", "g_eval_for_d": False, "epochs": 50},
     source="tensorflow.org/tutorials/generative/dcgan",
+    quality=_ten_cpu_minutes("783 steps of 256, 3.3 epochs", "MNIST Inception FID 372.6, KID 0.511 (2,000 samples), "
+                             "domain FID 1,261: still at the start (its 50 epochs are 2.5 hours of one core)"),
 ))
 
 _DCGAN64 = {**_KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
@@ -180,6 +193,8 @@ register_preset(Preset(
     discriminator=lambda c: TutorialDCGAN64Discriminator(config_d_channels(c, 3)),
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial",
+    quality=_ten_cpu_minutes("506 steps of 128", "on MNIST at 64 px RGB, domain FID 4,682, one texture for every "
+                             "latent (class KL ln 10): still at the start"),
 ))
 
 register_preset(Preset(
@@ -190,6 +205,8 @@ register_preset(Preset(
     discriminator=lambda c: TutorialDCGAN64Discriminator(config_d_channels(c, 3)),
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial, corrected",
+    quality=_ten_cpu_minutes("564 steps of 128", "on MNIST at 64 px RGB, domain FID 3,919, one texture for every "
+                             "latent (class KL ln 10): still at the start"),
 ))
 
 # Modern recipes (issue 5): SNGAN-style ResNets (Miyato et al. 2018) with the hinge loss, spectral
@@ -215,6 +232,8 @@ register_preset(Preset(
     (1, 28, 28), **_resnet(1, 28),
     defaults={**_MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
     source=_SNGAN,
+    quality=_ten_cpu_minutes("1,082 steps of 64", "MNIST Inception FID 57.8, KID 0.0517 (2,000 samples), domain "
+                             "FID 304.4; a GPU preset (0.55 s a step on one core)"),
 ))
 
 register_preset(Preset(
@@ -223,6 +242,8 @@ register_preset(Preset(
     (1, 28, 28), **_resnet(1, 28),
     defaults={**_MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 64}},
     source=_SNGAN,
+    quality=_ten_cpu_minutes("307 steps of 64", "Fashion-MNIST Inception FID 180.7, KID 0.205 (2,000 samples), "
+                             "domain FID 347.1; a GPU preset (2 s a step on one core)"),
 ))
 
 register_preset(Preset(
@@ -231,6 +252,8 @@ register_preset(Preset(
     (3, 28, 28), **_resnet(3, 28),
     defaults={**_MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
     source=_SNGAN,
+    quality=_ten_cpu_minutes("1,051 steps of 64", "Stacked MNIST 770 of 1,000 modes, KL 1.40 (26,000 samples), "
+                             "domain FID 1,830; a GPU preset (0.57 s a step on one core)"),
 ))
 
 register_preset(Preset(
@@ -243,6 +266,8 @@ register_preset(Preset(
     defaults={**_MODERN, "batch_size": 32, "steps": 20000, "augment": "translation,cutout,color", "ema_kimg": 5.0,
               "extra": {"width": 32}},
     source=_SNGAN + "; DiffAugment (Zhao et al. 2020)",
+    quality=_ten_cpu_minutes("248 steps of 32", "on MNIST at 64 px RGB, domain FID 598.5, 33.2% of the samples read "
+                             "with confidence; a GPU preset (2.4 s a step on one core)"),
 ))
 
 # The CPU recipe: dcgan-28-fast with the two options that measured better alone and together at

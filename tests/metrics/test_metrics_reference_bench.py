@@ -1,17 +1,12 @@
 """bench/metrics_reference.py end to end on Stacked MNIST, with the tiny evaluator (a few seconds)."""
 
-import importlib.util
 import re
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "metrics_reference.py"
+from metrics_helpers import load_bench
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("metrics_reference", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("metrics_reference")
 
 
 def test_stacked_mnist_reference_counts_modes_of_real_and_collapsed_data(tiny_evaluator, mnist_test, capsys):
