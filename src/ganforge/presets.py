@@ -206,7 +206,8 @@ register_preset(Preset(
     defaults=_DCGAN64,
     source="Keras 64x64 DCGAN tutorial, corrected",
     quality=_ten_cpu_minutes("564 steps of 128", "on MNIST at 64 px RGB, domain FID 3,919, one texture for every "
-                             "latent (class KL ln 10): still at the start"),
+                             "latent (class KL ln 10): still at the start; at 1,500 steps domain FID 341, class KL "
+                             "0.053"),
 ))
 
 # Modern recipes (issue 5): SNGAN-style ResNets (Miyato et al. 2018) with the hinge loss, spectral
