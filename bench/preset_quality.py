@@ -6,7 +6,7 @@ learning rate decays over the run decays fully), and evaluates it with ``ganforg
 domain metrics on ``--n`` samples, and Inception FID and KID on ``--n-inception`` when weights are
 given. It prints one table and writes the figures to ``--out``/results.json.
 
-Equal time, not equal steps, because time is what a user spends: a ResNet step costs 10-60 times
+Equal time, not equal steps, because time is what a user spends: a ResNet step costs 14-62 times
 a lean DCGAN step on a CPU. KID is unbiased in the sample size, so KID from 2,000 samples compares
 with KID from 10,000; FID is not (it falls as n grows), so FIDs compare only at the same n.
 
@@ -132,8 +132,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.precision:
             train += ["--precision", args.precision]
         text = run(train, out / f"{name}-{dataset}.train.log")
-        done = re.search(r"done: (\d+) steps in ([\d.]+) s", text)
-        train_s = float(done.group(2)) if done else float("nan")
+        done = re.search(r"done: \d+ steps in ([\d.]+) s", text)
+        if done is None:
+            sys.exit(f"no 'done: N steps in T s' line in {out / f'{name}-{dataset}.train.log'}")
+        train_s = float(done.group(1))
         conditional = bool(json.loads((run_dir / "config.json").read_text()).get("conditional"))
         inception = bool(args.inception_weights) and inception_applies(name, dataset)
         metrics = eval_metrics(dataset, conditional, inception)

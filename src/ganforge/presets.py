@@ -80,6 +80,7 @@ def conditional_presets() -> list[str]:
     """Presets that are class-conditional by default."""
     return [name for name, p in PRESETS.items() if p.defaults.get("conditional")]
 
+
 def _ten_cpu_minutes(steps: str, figures: str) -> str:
     """A ``quality`` line from bench/preset_quality.py: what 600 s of training on one core reached."""
     return f"in 10 minutes of one core ({steps}): {figures}; AMD EPYC Zen 4, fp32, bench/preset_quality.py"
