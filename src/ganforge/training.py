@@ -255,7 +255,8 @@ class Trainer:
 
             self.evaluator = make_training_evaluator(
                 self.cfg.eval_metric, dataset=self.cfg.dataset, data_dir=self.cfg.data_dir, device=self.device,
-                n=self.cfg.eval_n, image_shape=self.preset.image_shape, seed=self.cfg.seed, log=self.log)
+                n=self.cfg.eval_n, image_shape=self.preset.image_shape, seed=self.cfg.seed,
+                num_classes=self.num_classes, log=self.log)
         self.best: float | None = None  # best value of the eval metric so far
         self.last_eval: dict[str, float] = {}
         self.step = 0
@@ -676,11 +677,12 @@ class Trainer:
         save_grid(images, path, nrow=self.cfg.grid_size, text=text)
         self.logger.grid(self.step, images, self.cfg.grid_size)
 
-    def generate_for_eval(self, n: int, seed: int) -> torch.Tensor:
+    def generate_for_eval(self, n: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` uint8 images on the CPU from their own seeded noise (the training RNG is untouched), in
-        chunks of 500; a conditional run gives equal numbers of each class, as `ganforge eval` does."""
+        chunks of 500; ``labels``: the classes a conditional run is asked for (the evaluator's class mix,
+        as `ganforge eval` uses)."""
         z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
-        y = torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
+        y = labels.to(self.device) if labels is not None else None
         ys = y.split(500) if y is not None else [None] * len(z.split(500))
         return torch.cat([self.generate(c.to(self.device), yc).cpu() for c, yc in zip(z.split(500), ys)])
 

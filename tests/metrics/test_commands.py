@@ -21,18 +21,20 @@ def test_eval_defaults():
     assert args.func is commands.cmd_eval
     assert (args.run_dir, args.metrics, args.n, args.n_inception, args.split) == ("runs/x", None, None, None, "test")
     assert (args.batch_size, args.inception_weights, args.device, args.checkpoint) == (None, None, "auto", "last")
+    assert args.classes == "real"
 
 
 def test_eval_all_flags():
     args = parser().parse_args(["eval", "runs/x", "--metrics", "fid,kid,is,pr", "--n", "500", "--n-inception", "50",
                                 "--split", "train", "--batch-size", "32", "--inception-weights", "w.pth",
-                                "--device", "cpu", "--seed", "3", "--no-progress"])
+                                "--device", "cpu", "--seed", "3", "--classes", "uniform", "--no-progress"])
     assert (args.metrics, args.n, args.n_inception, args.split, args.batch_size) == ("fid,kid,is,pr", 500, 50,
                                                                                       "train", 32)
     assert (args.inception_weights, args.device, args.seed, args.no_progress) == ("w.pth", "cpu", 3, True)
+    assert args.classes == "uniform"
 
 
-@pytest.mark.parametrize("bad", [["--n", "0"], ["--split", "val"], ["--batch-size", "x"]])
+@pytest.mark.parametrize("bad", [["--n", "0"], ["--split", "val"], ["--batch-size", "x"], ["--classes", "even"]])
 def test_eval_rejects_bad_values(bad, capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["eval", "runs/x", *bad])
@@ -55,10 +57,12 @@ def test_eval_passes_everything_to_evaluate_run(monkeypatch):
     monkeypatch.setattr(ganforge.run, "load_run", lambda path, checkpoint, device: ("run", path, checkpoint, device))
     monkeypatch.setattr(ganforge.metrics.evaluate, "evaluate_run", lambda run, metrics, **kw: seen.update(
         run=run, metrics=metrics, **kw))
-    args = parser().parse_args(["eval", "runs/x", "--metrics", "FID, mode-collapse", "--n", "64", "--device", "cpu"])
+    args = parser().parse_args(["eval", "runs/x", "--metrics", "FID, mode-collapse", "--n", "64", "--device", "cpu",
+                                "--classes", "uniform"])
     assert args.func(args) == 0
     assert seen["run"] == ("run", "runs/x", "last", "cpu")
     assert seen["metrics"] == ["fid", "class-kl"] and seen["n"] == 64 and seen["inception_weights"] is None
+    assert seen["classes"] == "uniform"
 
 
 def test_bad_device_is_a_one_line_error():

@@ -14,15 +14,15 @@ def test_domain_fid_during_training_separates_digits_from_noise(tiny_evaluator, 
     assert evaluator.name == "domain-fid" and evaluator.lower_is_better is True and evaluator.key == "domain_fid"
     asked = []
 
-    def digits(n, seed):
-        asked.append((n, seed))
+    def digits(n, seed, labels):
+        asked.append((n, seed, labels))
         return mnist_test.images[-n:]
 
-    def noise(n, seed):
+    def noise(n, seed, labels):
         return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
     good, bad = evaluator(digits), evaluator(noise)
-    assert asked == [(500, 0)]
+    assert asked == [(500, 0, None)]  # an unconditional run asks for no classes
     assert set(good) == {"domain_fid"} and isinstance(good["domain_fid"], float)
     assert good["domain_fid"] * 20 < bad["domain_fid"]
 
@@ -30,7 +30,7 @@ def test_domain_fid_during_training_separates_digits_from_noise(tiny_evaluator, 
 def test_class_kl_during_training_reports_only_numbers(tiny_evaluator, mnist_test):
     evaluator = make_training_evaluator("mode-collapse", dataset="mnist", data_dir=mnist_test.data_dir,
                                         device="cpu", n=300, log=quiet)
-    out = evaluator(lambda n, seed: mnist_test.images[:n])
+    out = evaluator(lambda n, seed, labels: mnist_test.images[:n])
     assert evaluator.name == "class-kl"
     assert set(out) == {"class_kl", "class_kl_threshold", "mode_collapse"} and out["mode_collapse"] == 0.0
 

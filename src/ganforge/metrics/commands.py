@@ -44,6 +44,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--checkpoint", default="last", help="checkpoint name (default last)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--classes", choices=["real", "uniform"], default="real",
+                   help="class-conditional runs: sample the classes in the real split's proportions (default) "
+                   "or in equal numbers")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
     return p
@@ -58,6 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, checkpoint=args.checkpoint, device=_device(args.device))
     evaluate_run(run, metrics, n=args.n, split=args.split, batch_size=args.batch_size,
                  inception_weights=args.inception_weights, n_inception=args.n_inception, seed=args.seed,
+                 classes=args.classes,
                  progress=not args.no_progress)
     return 0
 

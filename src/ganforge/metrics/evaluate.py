@@ -18,7 +18,7 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
 from ganforge.metrics import inception as inc
 from ganforge.metrics.features import extract
-from ganforge.metrics.realdata import cache_name, load_real_images, real_source
+from ganforge.metrics.realdata import cache_name, class_mix, load_real_images, real_class_counts, real_source
 from ganforge.metrics.registry import (
     DOMAIN,
     INCEPTION_LOGITS,
@@ -35,6 +35,7 @@ DEFAULT_N = 10_000
 STACKED_N = 26_000  # PacGAN's protocol for counting stacked-mnist modes
 CPU_INCEPTION_CAP = 1_000  # Inception runs ~9 images/s on 2 CPU cores: 1000 + 1000 images is ~4 minutes
 MIN_N = 4  # precision/recall needs more than k = 3 neighbours
+CLASS_MIXES = ("real", "uniform")  # how a conditional run's samples are spread over its classes
 METRICS_FILE = "metrics.json"
 Log = Callable[[str], None]
 
@@ -76,6 +77,7 @@ class Evaluation:
         self.report_timings = report_timings  # off in training loops, which log every few steps
         self._extractors: dict[str, Any] = {}
         self._real: dict[str, dict[str, torch.Tensor]] = {}
+        self._class_counts: dict[int, torch.Tensor] = {}
         if any(m.inception for m in self.metrics) and weights is None:
             raise GanforgeError(inc.missing_weights_message())
 
@@ -132,6 +134,20 @@ class Evaluation:
 
         self._real[kind] = cached_features(key, compute, log=self.log)
         return self._real[kind]
+
+    def class_labels(self, n: int, num_classes: int, mix: str = "real") -> torch.Tensor:
+        """``n`` labels for sampling a conditional run: in the class proportions of the real split the
+        samples are compared with ("real"; MNIST's test split has 1,135 ones but 892 fives), or equal
+        numbers of each class ("uniform"). Sampling another mix than the real one adds to the FID a
+        distance that says nothing of the generator."""
+        if mix not in CLASS_MIXES:
+            raise GanforgeError(f"class mix {mix!r}: expected one of {', '.join(CLASS_MIXES)}")
+        if mix == "uniform":
+            return class_mix(torch.ones(num_classes), n)
+        if num_classes not in self._class_counts:
+            self._class_counts[num_classes] = real_class_counts(self.real_dataset, self.split, num_classes,
+                                                                data_dir=self.data_dir, log=self.log)
+        return class_mix(self._class_counts[num_classes], n)
 
     def prepare(self) -> None:
         """Compute (or load) every real feature set now, e.g. before a training loop starts."""
@@ -230,19 +246,23 @@ def evaluate_run(
     *,
     n_inception: int | None = None,
     seed: int = 0,
+    classes: str = "real",
     log: Log = print,
     progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate a loaded run (see ``ganforge.run.load_run``); returns and saves the entries of metrics.json.
 
     ``n`` defaults to 10,000 samples (26,000 for stacked-mnist); on CPU the Inception metrics use at most
-    ``n_inception`` of them (default 1,000). Class-conditional runs are sampled with equal numbers per class.
+    ``n_inception`` of them (default 1,000). Class-conditional runs are sampled in the class proportions
+    of the real split (``classes="real"``) or with equal numbers per class (``classes="uniform"``).
     """
     dataset = run.config.dataset
     conditional = run.num_classes is not None
     names, weights = select_metrics(metrics, dataset=dataset, conditional=conditional,
                                     inception_weights=inception_weights, log=log)
     n = default_n(dataset) if n is None else n
+    if classes not in CLASS_MIXES:
+        raise GanforgeError(f"--classes {classes}: expected one of {', '.join(CLASS_MIXES)}")
     if n < MIN_N or (n_inception is not None and n_inception < MIN_N):
         raise GanforgeError(f"--n {n} / --n-inception {n_inception}: expected at least {MIN_N} samples")
     device = torch.device(run.device)
@@ -258,14 +278,16 @@ def evaluate_run(
             "--n-inception N to change")
 
     count = evaluation.samples_needed()
-    labels = torch.arange(count) % run.num_classes if conditional else None  # equal numbers per class
+    labels = evaluation.class_labels(count, run.num_classes, classes) if conditional else None
     start = time.perf_counter()
     images = run.generate(count, seed=seed, batch_size=batch_size or 256, labels=labels)
     log(f"Generated {count} images in {time.perf_counter() - start:.0f}s")
     results = evaluation.compute(images, labels)
 
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    source = {"time": stamp, "seed": seed}
+    source: dict[str, Any] = {"time": stamp, "seed": seed}
+    if conditional:
+        source["classes"] = classes
     for attr in ("step", "checkpoint"):
         if getattr(run, attr, None) is not None:
             source[attr] = str(getattr(run, attr)) if attr == "checkpoint" else getattr(run, attr)

@@ -44,6 +44,52 @@ def load_real_images(
     return images
 
 
+def real_class_counts(
+    dataset: str,
+    split: str,
+    num_classes: int,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> torch.Tensor:
+    """How many images of each class the real split holds (int64, length ``num_classes``)."""
+    from ganforge.data import load_dataset
+    from ganforge.errors import GanforgeError
+
+    loaded = load_dataset(dataset, split=split, data_dir=data_dir, log=log)
+    if loaded.labels is None:
+        raise GanforgeError(f"{dataset} ({split} split) has no class labels to take the class mix from; "
+                            "use --classes uniform")
+    if len(loaded.labels) and int(loaded.labels.max()) >= num_classes:
+        raise GanforgeError(f"{dataset} ({split} split) has {int(loaded.labels.max()) + 1} classes but the run was "
+                            f"trained with {num_classes}; use --classes uniform")
+    return torch.bincount(loaded.labels, minlength=num_classes)
+
+
+def class_mix(counts: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` class labels in the proportions of ``counts``, interleaved so that every prefix keeps them.
+
+    Each class gets its largest-remainder share of ``n``; class c's j-th label is placed at
+    (j + 0.5) / share_c along the sequence, so the first k labels (the Inception metrics use a prefix)
+    are as close to the mix as k allows. Equal counts give 0, 1, ..., C-1, 0, 1, ...
+    """
+    from ganforge.errors import GanforgeError
+
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    if counts.ndim != 1 or len(counts) == 0 or bool((counts < 0).any()) or float(counts.sum()) <= 0:
+        raise GanforgeError(f"class counts must be non-negative with a positive total, got {counts.tolist()}")
+    exact = counts / counts.sum() * n
+    share = exact.floor().long()
+    left = n - int(share.sum())
+    if left:  # the largest remainders take the leftover labels (ties: the lower class)
+        order = sorted(range(len(counts)), key=lambda c: (-(float(exact[c]) - int(share[c])), c))
+        for c in order[:left]:
+            share[c] += 1
+    labels = torch.repeat_interleave(torch.arange(len(counts)), share)
+    place = torch.cat([(torch.arange(int(k), dtype=torch.float64) + 0.5) / int(k) for k in share if k > 0])
+    return labels[torch.sort(place, stable=True).indices]
+
+
 def cache_name(dataset: str) -> str:
     """A file-name-safe dataset name for the stats cache.
 

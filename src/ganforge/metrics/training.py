@@ -16,14 +16,16 @@ from ganforge.metrics import inception as inc
 from ganforge.metrics.evaluate import Evaluation
 from ganforge.metrics.registry import METRICS, check_applicable, parse_metric_names
 
-GenerateFn = Callable[[int, int], torch.Tensor]  # (n, seed) -> uint8 n x C x H x W
+GenerateFn = Callable[[int, int, torch.Tensor | None], torch.Tensor]  # (n, seed, labels) -> uint8 N x C x H x W
 
 
 class TrainingEvaluator:
     """``evaluator(generate) -> {"domain_fid": 12.3}``; ``.name``, ``.key``, ``.lower_is_better`` for logs."""
 
-    def __init__(self, evaluation: Evaluation, *, seed: int = 0):
+    def __init__(self, evaluation: Evaluation, *, seed: int = 0, num_classes: int | None = None):
         self.evaluation = evaluation
+        # A conditional run is asked for the real split's class mix, as `ganforge eval` does by default.
+        self.labels = evaluation.class_labels(evaluation.samples_needed(), num_classes) if num_classes else None
         metric = evaluation.metrics[0]
         self.name = metric.name
         self.key = metric.keys[0]  # the headline number, e.g. for "best checkpoint" bookkeeping
@@ -31,7 +33,7 @@ class TrainingEvaluator:
         self.seed = seed
 
     def __call__(self, generate: GenerateFn) -> dict[str, float]:
-        images = generate(self.evaluation.samples_needed(), self.seed).cpu()
+        images = generate(self.evaluation.samples_needed(), self.seed, self.labels).cpu()
         result = self.evaluation.compute(images)[self.name]
         # Only scalars: the trainer logs these next to its losses.
         return {k: float(v) for k, v in result.items() if isinstance(v, int | float)}
@@ -48,11 +50,13 @@ def make_training_evaluator(
     image_shape: tuple[int, int, int] | None = None,
     inception_weights: str | os.PathLike[str] | None = None,
     seed: int = 0,
+    num_classes: int | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainingEvaluator:
     """A cheap evaluator for one metric (e.g. "domain-fid"); any metric that needs no class labels works.
 
-    ``image_shape`` (C, H, W) converts the real images to the generator's shape for Inception metrics.
+    ``image_shape`` (C, H, W) converts the real images to the generator's shape for Inception metrics;
+    ``num_classes`` (a conditional run) samples the real split's class mix.
     """
     names = parse_metric_names(metric)
     if len(names) != 1:
@@ -66,4 +70,4 @@ def make_training_evaluator(
                             device=device, n=n, weights=weights, log=log, progress=False,
                             report_timings=False)
     evaluation.prepare()
-    return TrainingEvaluator(evaluation, seed=seed)
+    return TrainingEvaluator(evaluation, seed=seed, num_classes=num_classes)
