@@ -97,3 +97,24 @@ def test_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
     assert "time_to_quality: skipped" in summary
     results = json.loads((out / "results.json").read_text())
     assert results["throughput_bf16_b16"]["results"][0]["dtype"] == "bf16"
+
+
+def test_gpu_quality_script_dry_runs_on_the_cpu(tmp_path):
+    # bench/gpu_quality.sh (issue 5's long run for a lent GPU): time the first steps, train on with a decay,
+    # bring the run back. On the CPU with 4 first steps it trains to at least twice that.
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "GPU_QUALITY_DEVICE": "cpu",
+           "GPU_QUALITY_DATASET": "mnist-sample", "GPU_QUALITY_TRAIN_S": "1", "GPU_QUALITY_FIRST_STEPS": "4",
+           "PYTHON": sys.executable,
+           "GANFORGE_DATA_DIR": str(tmp_path / "no-data")}
+    r = subprocess.run(["bash", str(BENCH / "gpu_quality.sh")], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "env.txt", "final_grid.png", "last.safetensors",
+                                                      "log.jsonl", "steps.log", "summary.txt"]
+    summary = (out / "summary.txt").read_text()
+    assert "first: rc 0" in summary and "decay: rc 0" in summary and "eval: skipped" in summary
+    assert "training to 8 steps, the last 4 decaying" in summary
+    config = json.loads((out / "config.json").read_text())
+    assert (config["preset"], config["steps"], config["lr_schedule"], config["lr_decay_steps"]) == (
+        "dcgan-28-cond-wide", 8, "linear", 4)
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 8

@@ -49,3 +49,13 @@ def test_the_real_class_counts_of_a_folder_come_from_its_sub_folders(tmp_path):
     assert real_class_counts(dataset, "train", 4, log=lambda _: None).tolist() == [1, 3, 2, 0]
     with pytest.raises(GanforgeError, match="has 3 classes but the run was trained with 2; use --classes uniform"):
         real_class_counts(dataset, "train", 2, log=lambda _: None)
+
+
+def test_the_class_counts_are_cached_with_the_real_features(mnist_test, tmp_path):
+    from ganforge.metrics.realdata import real_class_counts
+
+    counts = real_class_counts("mnist", "test", 10, data_dir=mnist_test.data_dir, log=lambda _: None)
+    assert torch.equal(counts, MNIST_TEST_COUNTS)
+    # A second evaluation (features and counts cached) needs no data set on disk.
+    again = real_class_counts("mnist", "test", 10, data_dir=tmp_path / "no-data", log=lambda _: None)
+    assert torch.equal(again, MNIST_TEST_COUNTS)

@@ -52,18 +52,27 @@ def real_class_counts(
     data_dir: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> torch.Tensor:
-    """How many images of each class the real split holds (int64, length ``num_classes``)."""
+    """How many images of each class the real split holds (int64, length ``num_classes``).
+
+    Cached with the real features, so an evaluation whose features are cached needs no data either.
+    """
     from ganforge.data import load_dataset
     from ganforge.errors import GanforgeError
+    from ganforge.metrics.stats_cache import StatsKey, cached_features
 
-    loaded = load_dataset(dataset, split=split, data_dir=data_dir, log=log)
-    if loaded.labels is None:
-        raise GanforgeError(f"{dataset} ({split} split) has no class labels to take the class mix from; "
-                            "use --classes uniform")
-    if len(loaded.labels) and int(loaded.labels.max()) >= num_classes:
-        raise GanforgeError(f"{dataset} ({split} split) has {int(loaded.labels.max()) + 1} classes but the run was "
+    def count() -> dict[str, torch.Tensor]:
+        loaded = load_dataset(dataset, split=split, data_dir=data_dir, log=log)
+        if loaded.labels is None:
+            raise GanforgeError(f"{dataset} ({split} split) has no class labels to take the class mix from; "
+                                "use --classes uniform")
+        return {"counts": torch.bincount(loaded.labels, minlength=1)}
+
+    key = StatsKey(cache_name(dataset), split, None, 0, "class-counts", "labels")
+    counts = cached_features(key, count, log=log)["counts"]
+    if len(counts) > num_classes:
+        raise GanforgeError(f"{dataset} ({split} split) has {len(counts)} classes but the run was "
                             f"trained with {num_classes}; use --classes uniform")
-    return torch.bincount(loaded.labels, minlength=num_classes)
+    return torch.cat([counts, counts.new_zeros(num_classes - len(counts))])
 
 
 def class_mix(counts: torch.Tensor, n: int) -> torch.Tensor:
