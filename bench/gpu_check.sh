@@ -25,16 +25,8 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d)
 status=0
 
-step() {  # step NAME SECONDS COMMAND...: run it with a limit, log to $OUT/NAME.log, note the outcome
-    local name=$1 limit=$2
-    shift 2
-    local t0=$SECONDS
-    timeout "$limit" "$@" > "$WORK/$name.log" 2>&1
-    local rc=$?
-    echo "$name: rc $rc, $((SECONDS - t0)) s" | tee -a "$OUT/summary.txt"
-    { echo "==== $name (rc $rc)"; cat "$WORK/$name.log"; } >> "$OUT/steps.log"
-    [ $rc -eq 0 ] || status=1
-}
+# shellcheck source=bench/steps.sh
+source bench/steps.sh
 
 if [ "$QUICK" = 1 ]; then
     STEPS=4; RUNS="fp32:16 bf16:16"; SAMPLE=64; TP_STEPS=2; TTQ="--max-steps 20 --check-every 10 --n 200"

@@ -35,17 +35,8 @@ WORK=$(mktemp -d)
 RUN="$WORK/run"
 status=0
 
-step() {  # step NAME SECONDS COMMAND...: run it with a limit, log to steps.log, note the outcome
-    local name=$1 limit=$2
-    shift 2
-    local t0=$SECONDS
-    timeout "$limit" "$@" > "$WORK/$name.log" 2>&1
-    local rc=$?
-    echo "$name: rc $rc, $((SECONDS - t0)) s" | tee -a "$OUT/summary.txt"
-    { echo "==== $name (rc $rc)"; cat "$WORK/$name.log"; } >> "$OUT/steps.log"
-    [ $rc -eq 0 ] || status=1
-    return $rc
-}
+# shellcheck source=bench/steps.sh
+source bench/steps.sh
 
 { date -u; nvidia-smi 2>/dev/null; $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 'device', torch.cuda.get_device_name() if torch.cuda.is_available() else 'none')"; } > "$OUT/env.txt" 2>&1
