@@ -61,8 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir, checkpoint=args.checkpoint, device=_device(args.device))
     evaluate_run(run, metrics, n=args.n, split=args.split, batch_size=args.batch_size,
                  inception_weights=args.inception_weights, n_inception=args.n_inception, seed=args.seed,
-                 classes=args.classes,
-                 progress=not args.no_progress)
+                 classes=args.classes, progress=not args.no_progress)
     return 0
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import torch
 
+from ganforge.errors import GanforgeError
+
 SUBSET_SEED = 0  # real subsets are the first n of a fixed permutation, so every eval uses the same images
 
 
@@ -57,7 +59,6 @@ def real_class_counts(
     Cached with the real features, so an evaluation whose features are cached needs no data either.
     """
     from ganforge.data import load_dataset
-    from ganforge.errors import GanforgeError
     from ganforge.metrics.stats_cache import StatsKey, cached_features
 
     def count() -> dict[str, torch.Tensor]:
@@ -82,8 +83,6 @@ def class_mix(counts: torch.Tensor, n: int) -> torch.Tensor:
     (j + 0.5) / share_c along the sequence, so the first k labels (the Inception metrics use a prefix)
     are as close to the mix as k allows. Equal counts give 0, 1, ..., C-1, 0, 1, ...
     """
-    from ganforge.errors import GanforgeError
-
     counts = torch.as_tensor(counts, dtype=torch.float64)
     if counts.ndim != 1 or len(counts) == 0 or bool((counts < 0).any()) or float(counts.sum()) <= 0:
         raise GanforgeError(f"class counts must be non-negative with a positive total, got {counts.tolist()}")
