@@ -180,7 +180,7 @@ def g_labels(monkeypatch):
 
 def test_conditional_flag_and_preset_write_the_classes(conditional_run, tmp_path):
     cfg = json.loads((conditional_run / "config.json").read_text())
-    assert cfg["preset"] == "dcgan-28-cond" and cfg["conditional"] is True and cfg["extra"]["num_classes"] == 10
+    assert cfg["preset"] == "dcgan-28-cond" and cfg["conditional"] is True and cfg["num_classes"] == 10
     out = tmp_path / "run"
     assert main(["train", "--conditional", "--dataset", "mnist-sample", "--steps", "1", "--batch-size", "8",
                  "--out", str(out), "--no-progress"]) == 0

@@ -4,6 +4,7 @@ import pytest
 
 from ganforge import GanforgeError, TrainConfig
 from ganforge.config import read_config_file
+from helpers import resolved
 
 
 def test_toml_and_yaml_hold_the_same_fields(tmp_path):
@@ -16,9 +17,9 @@ def test_toml_and_yaml_hold_the_same_fields(tmp_path):
 
 
 def test_resolved_takes_preset_defaults_and_user_values_win():
-    cfg = TrainConfig(preset="dcgan-28", lr_g=3e-4).resolved()
+    cfg = resolved(preset="dcgan-28", lr_g=3e-4)
     assert cfg.lr_g == 3e-4 and cfg.lr_d == 1e-4 and cfg.batch_size == 256 and cfg.epochs == 50
-    cfg = TrainConfig(preset="dcgan-28", steps=5).resolved()
+    cfg = resolved(preset="dcgan-28", steps=5)
     assert cfg.steps == 5 and cfg.epochs is None
 
 
@@ -28,8 +29,8 @@ def test_resolved_takes_preset_defaults_and_user_values_win():
     ({"steps": True}, "field 'steps' must be an integer"),
     ({"lr_g": -1.0}, "lr_g must be a positive number"),
     ({"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd; got 'rmsprop'"),
-    ({"preset": "nope"}, "unknown preset 'nope'; choose one of: .*dcgan-28"),
-    ({"loss": "l1"}, "unknown loss 'l1'"),
+    ({"loss": "l1"}, "loss must be one of bce, .*rpgan; got 'l1'"),
+    ({"d_update": "both"}, "d_update must be one of simultaneous, sum, concat, separate; got 'both'"),
     ({"betas": [0.5]}, "betas must be two numbers"),
     ({"colour": 1}, "unknown field 'colour'"),
     ({"steps": 3, "epochs": 2}, "not both"),
@@ -41,22 +42,27 @@ def test_bad_values_are_refused_with_the_field_named(data, match):
 
 
 def test_extra_width_reaches_the_preset_and_unknown_options_are_refused():
-    assert TrainConfig(preset="dcgan-28-stacked", extra={"width": 64}).resolved().extra["width"] == 64
-    assert TrainConfig(preset="resnet-28-mnist").resolved().extra["width"] == 32
+    assert resolved(preset="dcgan-28-stacked", extra={"width": 64}).extra["width"] == 64
+    assert resolved(preset="resnet-28-mnist").extra["width"] == 32
     # A fixed architecture would ignore a width without a word: refused, naming the preset.
     with pytest.raises(GanforgeError, match="extra.width: preset 'dcgan-28' has no option 'width'; its "
                                             "architecture is fixed"):
-        TrainConfig(preset="dcgan-28", extra={"width": 64}).resolved()
+        resolved(preset="dcgan-28", extra={"width": 64})
     with pytest.raises(GanforgeError, match="extra.depth: preset 'dcgan-28-fast' has no option 'depth'; its "
                                             "options: width"):
-        TrainConfig(preset="dcgan-28-fast", extra={"depth": 3}).resolved()
+        resolved(preset="dcgan-28-fast", extra={"depth": 3})
     for bad in (0, -4, 2.5, "64", True):
         with pytest.raises(GanforgeError, match=f"extra.width must be a positive integer for preset "
                                                 f"'dcgan-28-fast', got {bad!r}"):
-            TrainConfig(preset="dcgan-28-fast", extra={"width": bad}).resolved()
-    # What the trainer writes for a conditional run is accepted by every preset.
-    cfg = TrainConfig(preset="mlp-adam", extra={"num_classes": 10, "class_names": ["a"] * 10}).resolved()
-    assert cfg.extra["num_classes"] == 10
+            resolved(preset="dcgan-28-fast", extra={"width": bad})
+    # The class count is a fact of the data, not an architecture option.
+    with pytest.raises(GanforgeError, match="extra.num_classes: preset 'mlp-adam' has no option"):
+        resolved(preset="mlp-adam", extra={"num_classes": 10})
+
+
+def test_an_unknown_preset_is_refused_at_resolution_with_the_choices():
+    with pytest.raises(GanforgeError, match="unknown preset 'nope'; choose one of: .*dcgan-28"):
+        resolved(preset="nope")
 
 
 def test_bad_file_errors(tmp_path):

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from ganforge import TrainConfig, Trainer
-from ganforge.distributed import Context
 from ganforge.errors import GanforgeError
+from ganforge.training.distributed import Context
 
 # BatchNorm in G (synchronised over the processes), Adam, the concat D update.
 CONFIG = {"preset": "dcgan-28-fast", "dataset": "mnist-sample", "batch_size": 16, "extra": {"width": 4},
@@ -87,8 +87,8 @@ def test_resume_with_another_number_of_processes(tmp_path, single):
 
 
 def test_global_batch_must_divide_among_processes(tmp_path, monkeypatch):
-    import ganforge.training as training
+    import ganforge.training.build as build
 
-    monkeypatch.setattr(training, "init_from_env", lambda device: (Context(rank=0, world=3), device))
+    monkeypatch.setattr(build, "init_from_env", lambda device: (Context(rank=0, world=3), device))
     with pytest.raises(GanforgeError, match=r"batch size 16 .* 3 processes"):
         Trainer(TrainConfig(**CONFIG, steps=1, out=str(tmp_path / "run")), log=quiet)

@@ -21,13 +21,13 @@ def quiet(*args, **kwargs):
 
 def poison_g_loss(trainer: Trainer, bad_steps: set[int]) -> None:
     """Make G's loss NaN at the given (0-based) steps."""
-    real_g = trainer.loss.g
+    real_g = trainer.gan.loss.g_fake
 
     def g(logits):
         value = real_g(logits)
         return value * float("nan") if trainer.step in bad_steps else value
 
-    trainer.loss = dataclasses.replace(trainer.loss, g=g)
+    trainer.gan.loss = dataclasses.replace(trainer.gan.loss, g_fake=g)
 
 
 def adam_steps(opt: torch.optim.Optimizer) -> int:

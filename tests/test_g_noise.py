@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ganforge import GanforgeError, TrainConfig, Trainer
+from helpers import resolved
 
 TINY = {"dataset": "mnist-sample", "log_every": 2, "progress": False, "batch_size": 8}
 
@@ -16,13 +17,13 @@ def _trainer(tmp_path, name, **kw) -> Trainer:
 def _spy_g(t: Trainer) -> list[torch.Tensor]:
     """Record the noise of every G call of the training step."""
     seen: list[torch.Tensor] = []
-    g = t.G_run
+    g = t.gan.G_run
 
     def spy(z, *args, **kw):
         seen.append(z.detach().clone())
         return g(z, *args, **kw)
 
-    t.G_run = spy
+    t.gan.G_run = spy
     return seen
 
 
@@ -32,15 +33,15 @@ def _state(t: Trainer) -> dict[str, torch.Tensor]:
 
 def test_mlp_adam_reuses_the_noise_as_its_tutorial_and_mlp_sgd_does_not():
     # keras_mlp_adam: GAN.train_on_batch(noise, ...) after generator.predict(noise); keras_mlp_sgd draws anew
-    assert TrainConfig(preset="mlp-adam").resolved().g_noise == "reuse"
-    assert TrainConfig(preset="mlp-sgd").resolved().g_noise in (None, "fresh")
+    assert resolved(preset="mlp-adam").g_noise == "reuse"
+    assert resolved(preset="mlp-sgd").g_noise == "fresh"
 
 
 @pytest.mark.parametrize("g_noise", ["fresh", "reuse"])
 def test_g_step_noise_is_fresh_or_the_d_steps(tmp_path, g_noise):
     # dcgan-28-fast's G has BatchNorm, so G runs twice per step even when the noise is reused
     t = _trainer(tmp_path, g_noise, preset="dcgan-28-fast", extra={"width": 4}, g_noise=g_noise)
-    assert not t._g_forward_shareable
+    assert not t.gan.g_forward_shareable()
     seen = _spy_g(t)
     t.train_step()
     assert len(seen) == 2
@@ -49,7 +50,7 @@ def test_g_step_noise_is_fresh_or_the_d_steps(tmp_path, g_noise):
 
 def test_reuse_shares_the_forward_of_a_mode_free_generator(tmp_path):
     t = _trainer(tmp_path, "run", preset="mlp-adam")
-    assert t._g_forward_shareable  # Dense + LeakyReLU + tanh: no BatchNorm, no dropout, no buffers
+    assert t.gan.g_forward_shareable()  # Dense + LeakyReLU + tanh: no BatchNorm, no dropout, no buffers
     seen = _spy_g(t)
     t.train_step()
     assert len(seen) == 1  # one G forward per step serves D's fakes and G's update
@@ -66,7 +67,7 @@ def test_shared_forward_trains_exactly_as_a_recomputed_one(tmp_path):
     # One trainer after the other: D's dropout draws from the global RNG, which each Trainer seeds.
     a = _three_steps(_trainer(tmp_path, "shared", preset="mlp-adam"))
     again = _trainer(tmp_path, "again", preset="mlp-adam")
-    again._g_forward_shareable = False  # recompute G's forward on the same noise in the G step
+    again.gan._g_shareable = False  # recompute G's forward on the same noise in the G step
     b = _three_steps(again)
     assert a.keys() == b.keys()
     for k in a:
@@ -90,6 +91,6 @@ def test_a_run_from_before_g_noise_resumes_with_the_fresh_noise_it_trained_with(
     data = json.loads(config.read_text())
     assert data["g_noise"] == "reuse"  # a run of this version records the preset's default
     assert Trainer.resume(tmp_path / "old", steps=3, log=lambda *a: None).cfg.g_noise == "reuse"
-    del data["g_noise"]  # as a version without the field wrote it
+    del data["g_noise"], data["config_version"]  # as a version without the field wrote it
     config.write_text(json.dumps(data))
     assert Trainer.resume(tmp_path / "old", steps=3, log=lambda *a: None).cfg.g_noise == "fresh"

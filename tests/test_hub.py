@@ -8,7 +8,7 @@ import torch
 import ganforge
 from ganforge import GanforgeError, load_run
 from ganforge.cli import main
-from ganforge.hub import CARD_FILE, CONFIG_FILE, MODEL_FILE, SAMPLES_FILE
+from ganforge.run.pretrained import CARD_FILE, CONFIG_FILE, MODEL_FILE, SAMPLES_FILE
 
 
 @pytest.fixture(scope="module")

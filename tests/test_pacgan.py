@@ -11,9 +11,9 @@ import torch
 from ganforge import GanforgeError, TrainConfig, Trainer
 from ganforge.cli import build_parser, main
 from ganforge.pacgan import pack
-from ganforge.presets import PRESETS, config_d_channels
-from ganforge.regularizers import gradient_penalty, r1_penalty
-from ganforge.training import build_models
+from ganforge.penalties import gradient_penalty, r1_penalty
+from ganforge.presets import PRESETS, build_models, d_channels
+from helpers import resolved
 
 BASE = {"preset": "dcgan-28-fast", "dataset": "mnist-sample", "batch_size": 8, "extra": {"width": 4},
         "progress": False, "log_every": 1}
@@ -53,8 +53,8 @@ def _first_layer(d: torch.nn.Module) -> torch.nn.Module:
 def test_every_preset_builds_d_for_packs(name):
     c, h, w = PRESETS[name].image_shape
     extra = {"width": 4} if "width" in PRESETS[name].defaults.get("extra", {}) else {}  # small where it can be
-    cfg = TrainConfig(preset=name, pack=2, extra=extra).resolved()
-    assert config_d_channels(cfg, c) == 2 * c
+    cfg = resolved(preset=name, pack=2, extra=extra)
+    assert d_channels(cfg) == 2 * c
     g, d = build_models(cfg)
     g.eval()
     d.eval()
@@ -92,14 +92,14 @@ def test_concat_splits_the_logits_into_packed_real_and_packed_fake(tmp_path):
     t = trainer(tmp_path, pack=2, d_update="concat", steps=1)
     before = copy.deepcopy(t.D)
     fakes = []
-    fakes_for_d = t._fakes_for_d
-    t._fakes_for_d = lambda n, **kw: fakes.append(fakes_for_d(n, **kw)) or fakes[-1]
+    fakes_for_d = t.gan.fakes_for_d
+    t.gan.fakes_for_d = lambda z, y, keep: fakes.append(fakes_for_d(z, y, keep)) or fakes[-1]
     concat = []
     t.D.register_forward_hook(lambda m, args, out: concat.append(out.detach()) if len(concat) == 0 else None)
     lg, ld, d_real, d_fake = t.train_step().tolist()
     real = t.sampler.batch(0)
     with torch.no_grad():
-        r, f = before(pack(real, 2)), before(pack(fakes[0][0], 2))
+        r, f = before(pack(real, 2)), before(pack(fakes[0], 2))
     assert r.shape == f.shape == (4,)
     both = concat[0]
     assert both.shape == (8,)
@@ -115,14 +115,14 @@ def test_concat_splits_the_logits_into_packed_real_and_packed_fake(tmp_path):
 def test_r1_through_packing_is_the_per_image_gradient(tmp_path):
     t = trainer(tmp_path, pack=2, r1_gamma=1.0)
     real = t.sampler.batch(0)
-    d = t._d_view(eager=True)
+    d = t.gan._d_view(eager=True)
     penalty = r1_penalty(d, real)
     assert math.isfinite(penalty.item()) and penalty.item() > 0
     # the gradient w.r.t. the packed input, regrouped by image: the same numbers, averaged over images
     xp = pack(real, 2).requires_grad_(True)
     (grad,) = torch.autograd.grad(t.D(xp).sum(), xp)
     torch.testing.assert_close(penalty.detach(), grad.pow(2).sum() / real.shape[0])
-    total = t._d_penalty(d, real, torch.zeros_like(real), 0)
+    total = t.gan.penalty(real, torch.zeros_like(real), None, 0)
     assert torch.allclose(total, 0.5 * penalty)
     penalty.backward()  # differentiable, as D's loss needs
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in t.D.parameters())
@@ -132,7 +132,7 @@ def test_r1_through_packing_is_the_per_image_gradient(tmp_path):
 def test_gradient_penalty_through_packing(tmp_path):
     t = trainer(tmp_path / "a", pack=2, gp_weight=10.0, loss="wasserstein", d_update="separate", steps=2)
     real = t.sampler.batch(0)
-    gp = gradient_penalty(t._d_view(eager=True), real, -real, generator=t.noise)
+    gp = gradient_penalty(t.gan._d_view(eager=True), real, -real, generator=t.noise)
     assert math.isfinite(gp.item()) and gp.item() > 0
     t.train()
 
@@ -158,11 +158,16 @@ def test_config_files_and_the_flag_set_pack(tmp_path, monkeypatch, suffix, text)
     ({"pack": 2.5}, "field 'pack' must be an integer, got 2.5"),
     ({"pack": "2"}, "field 'pack' must be an integer, got '2'"),
     ({"pack": True}, "field 'pack' must be an integer, got True"),
-    ({"pack": 2, "conditional": True}, r"pack 2 does not work with a conditional run \(the projection D"),
 ])
 def test_bad_pack_values_are_one_line_errors(data, match):
     with pytest.raises(GanforgeError, match=match) as e:
         TrainConfig.from_dict(data)
+    assert "\n" not in str(e.value)
+
+
+def test_packing_a_conditional_run_is_refused_in_one_line():
+    with pytest.raises(GanforgeError, match=r"pack 2 does not work with a conditional run \(the projection D") as e:
+        resolved(preset="dcgan-28-cond", pack=2)
     assert "\n" not in str(e.value)
 
 

@@ -11,6 +11,7 @@ import torch
 from ganforge import TrainConfig, Trainer
 from ganforge.errors import GanforgeError
 from ganforge.performance import use_channels_last, use_compile, with_precision
+from helpers import resolved
 
 BASE = {"preset": "dcgan-28-fast", "dataset": "mnist-sample", "batch_size": 8, "extra": {"width": 4},
         "progress": False}
@@ -85,9 +86,9 @@ def test_bf16_autocast_runs_on_cpu_and_changes_only_the_rounding(tmp_path):
 
 def test_bad_speed_settings_name_the_field():
     with pytest.raises(GanforgeError, match="precision"):
-        TrainConfig(**BASE, precision="fp16").resolved()
+        resolved(**BASE, precision="fp16")
     with pytest.raises(GanforgeError, match="channels_last"):
-        TrainConfig(**BASE, channels_last="yes").resolved()
+        resolved(**BASE, channels_last="yes")
 
 
 def test_keep_freed_memory_stops_page_faults_for_reallocated_activations():

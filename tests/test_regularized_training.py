@@ -39,11 +39,11 @@ def test_penalty_is_added_on_lazy_steps_only(tmp_path):
     t = trainer(tmp_path, r1_gamma=2.0, r1_every=4)
     real = t.sampler.batch(0)
     fake = torch.zeros_like(real)
-    from ganforge.regularizers import r1_penalty
+    from ganforge.penalties import r1_penalty
 
     expected = 0.5 * 2.0 * 4 * r1_penalty(t.D, real)  # gamma/2, times k on the lazy step
-    assert torch.allclose(t._d_penalty(t.D, real, fake, 0), expected)
-    assert t._d_penalty(t.D, real, fake, 1) == 0.0
+    assert torch.allclose(t.gan.penalty(real, fake, None, 0), expected)
+    assert t.gan.penalty(real, fake, None, 1) == 0.0
 
 
 def test_spectral_norm_wraps_d_and_optionally_g(tmp_path):
@@ -61,10 +61,10 @@ def test_augment_sits_in_front_of_d(tmp_path):
     x = torch.ones(8, 1, 28, 28)
     seen = []
     t.D.forward = lambda inp: seen.append(inp) or inp.mean(dim=(1, 2, 3))
-    t._d_view()(x)
+    t.gan._d_view()(x)
     assert (seen[0] == 0).any() and not (x == 0).any()  # D saw cut-out images
     plain = trainer(tmp_path / "b")
-    assert plain._d_view() is plain.D_run and plain._d_view(eager=True) is plain.D  # no augmentation: D itself
+    assert plain.gan._d_view() is plain.D_run and plain.gan._d_view(eager=True) is plain.D  # no augmentation
 
 
 def test_lr_schedule_sets_the_optimiser_lr_from_the_step(tmp_path):
@@ -138,13 +138,10 @@ def test_modern_presets_train_end_to_end(tmp_path, preset, dataset):
 
 
 def test_presets_print_their_measured_quality(monkeypatch, capsys):
-    import dataclasses
-
     from ganforge.cli import main
-    from ganforge.presets import PRESETS
 
-    monkeypatch.setitem(PRESETS, "resnet-28-mnist",
-                        dataclasses.replace(PRESETS["resnet-28-mnist"], quality="domain FID 1.0 (test)"))
+    monkeypatch.setattr("ganforge.presets.measured_quality",
+                        lambda: {"resnet-28-mnist": {"summary": "domain FID 1.0 (test)"}})
     assert main(["presets"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("resnet-28-mnist "))
     assert line.endswith("[measured: domain FID 1.0 (test)]")

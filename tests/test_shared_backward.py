@@ -9,12 +9,11 @@ from torch import nn
 
 from ganforge import TrainConfig, Trainer
 from ganforge import shared_backward as sb
-from ganforge.config import TrainConfig as Config
 from ganforge.losses import LOSSES
 from ganforge.models.conditional import call
 from ganforge.models.dcgan import TutorialDCGAN28Discriminator
-from ganforge.presets import PRESETS, get_preset
-from ganforge.training import build_models
+from ganforge.presets import PRESETS, build_models, get_preset
+from helpers import resolved
 
 
 def _setup(dtype=torch.float32, batch=6, seed=0):
@@ -29,7 +28,7 @@ def _setup(dtype=torch.float32, batch=6, seed=0):
 def _forward(G, D, z, real, loss, shift=0.0):
     fake = G(z)
     r, f = D(real), D(fake) + shift  # shift moves the logits, to reach the unsafe cases
-    return fake, f, loss.g(f), loss.d_real(r) + loss.d_fake(f)
+    return fake, f, loss.g(None, f), loss.d_real(r) + loss.d_fake(f)
 
 
 def _grads(params):
@@ -94,7 +93,7 @@ def test_unsafe_steps_take_two_passes(loss_name, shift):
         fake = G(z)
         f = D(fake) * torch.tensor([0.0] + [1.0] * 5, dtype=torch.float64)
         loss = LOSSES[loss_name]
-        lg, ld = loss.g(f), loss.d_real(D(real)) + loss.d_fake(f)
+        lg, ld = loss.g(None, f), loss.d_real(D(real)) + loss.d_fake(f)
         assert not sb.backward_both(lg, ld, f, fake, gp, dp)
         assert all(p.grad is None for p in gp + dp)
         return
@@ -118,7 +117,7 @@ def test_disabled_and_packed_logits_take_two_passes():
         assert not sb.backward_both(lg, ld, f, fake, gp, dp)
     assert sb.enabled()
     packed = f.reshape(3, 2).sum(1)  # one logit per two images (PacGAN): no per-image ratio
-    assert not sb.backward_both(LOSSES["bce"].g(packed), LOSSES["bce"].d_fake(packed), packed, fake, gp, dp)
+    assert not sb.backward_both(LOSSES["bce"].g(None, packed), LOSSES["bce"].d_fake(packed), packed, fake, gp, dp)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -126,9 +125,9 @@ def test_batch_independence_claim_holds_for_every_preset(name):
     """Where ``batch_independent`` says yes, changing image 0 leaves the other images' logits alone;
     where it says no, they do move (train mode, dropout off so the two passes compare)."""
     preset = get_preset(name)
-    cfg = Config(preset=name, extra={"num_classes": 10}).resolved(preset_defaults=True)
+    cfg = resolved(preset=name)
     torch.manual_seed(0)
-    _, D = build_models(cfg, preset)
+    _, D = build_models(cfg)
     D.train()
     for m in D.modules():
         if isinstance(m, nn.Dropout):
@@ -183,7 +182,7 @@ def test_bf16_autocast_gradients_match_two_passes_to_bf16_rounding():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         fake = G(z)
         r, f = D(real).float(), D(fake).float()
-    lg, ld = loss.g(f), loss.d_real(r) + loss.d_fake(f)
+    lg, ld = loss.g(None, f), loss.d_real(r) + loss.d_fake(f)
     lg.backward(inputs=gp, retain_graph=True)
     ld.backward(inputs=dp, retain_graph=True)
     plain = _grads(gp) + _grads(dp)

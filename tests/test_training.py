@@ -10,6 +10,7 @@ import torch
 from safetensors import safe_open
 
 from ganforge import GanforgeError, TrainConfig, Trainer, load_run
+from helpers import resolved
 
 TINY = {"dataset": "mnist-sample", "log_every": 2, "progress": False}
 
@@ -190,11 +191,11 @@ def test_losses_move_and_d_learns_on_the_real_data(tmp_path):
 def test_ema_update_arithmetic(tmp_path):
     t = Trainer(tiny_config(steps=10, ema_kimg=0.001, out=str(tmp_path / "r")), log=quiet)
     before = [p.clone() for p in t.G_ema.parameters()]
-    t.step = 99  # 100 steps of 16 images: ramp 0.05 * 1600 = 80 > 1 image, so half-life is 1 image
+    t.gan.index = 99  # 100 steps of 16 images: ramp 0.05 * 1600 = 80 > 1 image, so half-life is 1 image
     with torch.no_grad():
         for p in t.G.parameters():
             p.add_(1.0)
-    t._update_ema()
+    t.gan._update_ema()
     beta = 0.5 ** (16 / 1.0)
     for b, e, p in zip(before, t.G_ema.parameters(), t.G.parameters()):
         assert torch.allclose(e, b * beta + p * (1 - beta), atol=1e-6)
@@ -240,8 +241,8 @@ def test_conditional_run_records_classes_and_draws_one_grid_row_per_class(tmp_pa
     t.G.register_forward_hook(lambda m, args, res: seen.append(args[1].clone()))
     t.train()
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["conditional"] is True and cfg["extra"]["num_classes"] == 10
-    assert cfg["extra"]["class_names"] == [str(i) for i in range(10)]
+    assert cfg["conditional"] is True and cfg["num_classes"] == 10
+    assert cfg["class_names"] == [str(i) for i in range(10)]
     with safe_open(str(out / "checkpoints" / "last.safetensors"), "pt") as f:
         meta = json.loads(f.metadata()["meta"])
     assert meta["num_classes"] == 10 and meta["class_names"][7] == "7"
@@ -318,9 +319,9 @@ def test_resume_keeps_the_runs_settings_when_a_preset_default_changes_later(tmp_
     out = tmp_path / "run"
     Trainer(TrainConfig(preset="dcgan-28-fast", batch_size=8, steps=2, extra={"width": 4}, **TINY, out=str(out)),
             log=lambda *a: None).train()
-    assert json.loads((out / "config.json").read_text())["r1_gamma"] is None
+    assert json.loads((out / "config.json").read_text())["r1_gamma"] == 0.0
     # A later version gives the preset R1 by default: the run goes on without it, as it was trained;
     # a new run gets it.
     monkeypatch.setitem(PRESETS["dcgan-28-fast"].defaults, "r1_gamma", 0.5)
-    assert Trainer.resume(out, steps=4, log=lambda *a: None).cfg.r1_gamma is None
-    assert TrainConfig(preset="dcgan-28-fast").resolved().r1_gamma == 0.5
+    assert Trainer.resume(out, steps=4, log=lambda *a: None).cfg.r1_gamma == 0.0
+    assert resolved(preset="dcgan-28-fast").r1_gamma == 0.5

@@ -5,14 +5,12 @@
 >>> images = load_run(run_dir).generate(16)   # uint8, 16 x 1 x 28 x 28
 """
 
-__version__ = "0.1.0"
-
-from .config import TrainConfig  # noqa: E402
-from .errors import GanforgeError  # noqa: E402
-from .hub import Generator  # noqa: E402
-from .presets import PRESETS, get_preset  # noqa: E402
-from .run import Run, load_run  # noqa: E402
-from .training import Trainer  # noqa: E402
+from .config import RunConfig, TrainConfig
+from .errors import GanforgeError
+from .presets import PRESETS, get_preset
+from .run import Generator, Run, load_run
+from .training import Trainer
+from .version import __version__
 
 
 def train(config: TrainConfig | None = None, **fields) -> Run:
@@ -21,5 +19,5 @@ def train(config: TrainConfig | None = None, **fields) -> Run:
     return load_run(Trainer(cfg).train())
 
 
-__all__ = ["GanforgeError", "Generator", "PRESETS", "Run", "TrainConfig", "Trainer", "get_preset", "load_run", "train",
-           "__version__"]
+__all__ = ["GanforgeError", "Generator", "PRESETS", "Run", "RunConfig", "TrainConfig", "Trainer", "get_preset",
+           "load_run", "train", "__version__"]

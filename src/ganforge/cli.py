@@ -8,83 +8,43 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .argtypes import OneLineParser, non_negative_float, non_negative_int, positive_float, positive_int
-from .config import TrainConfig, read_config_file
-from .distributed import barrier, shutdown
+from .argtypes import OneLineParser, non_negative_int, positive_int
+from .config import Check, TrainConfig, read_config_file, specs
+from .config import spec as field_spec
 from .errors import GanforgeError
 from .export import add_export_parser
 from .metrics.commands import add_eval_parser, add_evaluator_parser
 from .report import add_report_parser
 from .web.server import add_serve_parser
 
-# CLI flag -> config field, for every field that `train` can set.
-_TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
-                 "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "g_noise", "seed", "device",
-                 "precision", "compile", "channels_last", "max_bad_steps",
-                 "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
-                 "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
-                 "lr_schedule", "lr_decay_steps", "pack", "logger", "conditional"]
+# Flags of `train` that are not config fields.
+_NOT_FIELDS = ("config", "resume", "no_progress", "width")
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN (default: the fast DCGAN on MNIST)",
                        description="Train a preset on a dataset. Flags override the config file, which "
                                    "overrides the preset's defaults.")
-    p.add_argument("--preset", help="model recipe (see 'ganforge presets'); default dcgan-28-fast")
-    p.add_argument("--dataset", help="mnist, fashion-mnist, mnist-sample, stacked-mnist or folder:PATH")
-    p.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (else $GANFORGE_DATA_DIR)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=positive_int, help="total steps of the run (resume counts on to it)")
-    length.add_argument("--epochs", type=positive_int, help="total epochs of the run")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--z-dim", type=positive_int, help="latent size")
-    p.add_argument("--optimizer", choices=["adam", "sgd"])
-    p.add_argument("--lr-g", type=positive_float, help="generator learning rate")
-    p.add_argument("--lr-d", type=positive_float, help="discriminator learning rate")
-    p.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="Adam betas")
-    p.add_argument("--momentum", type=float, help="SGD momentum")
-    p.add_argument("--loss", help="GAN loss: bce, ns, minimax, hinge, lsgan, wasserstein")
-    p.add_argument("--d-update", choices=["sum", "concat", "separate", "simultaneous"],
-                   help="how D and G updates interleave (see docs)")
-    p.add_argument("--d-steps", type=positive_int, help="D updates per G update")
-    p.add_argument("--g-noise", choices=["fresh", "reuse"],
-                   help="G's step on fresh noise (default) or on the D step's noise, as the Keras MLP-Adam loop")
-    p.add_argument("--init", choices=["keras", "dcgan", "torch"], help="weight initialisation")
-    p.add_argument("--ema-kimg", type=non_negative_float, help="half-life of the EMA of G's weights in thousands of "
-                                                  "images (0 = off); sampling uses the EMA when on")
-    p.add_argument("--r1-gamma", type=non_negative_float, help="R1 penalty weight on real images (0 = off)")
-    p.add_argument("--r1-every", type=positive_int, help="lazy R1: apply it every N D steps, scaled by N")
-    p.add_argument("--gp-weight", type=non_negative_float, help="WGAN-GP gradient penalty weight (0 = off)")
-    p.add_argument("--spectral-norm", choices=["none", "d", "gd"], help="spectral normalisation of D or of G and D")
-    p.add_argument("--augment", help="DiffAugment for D's inputs: none or a comma list of translation,cutout,color")
-    p.add_argument("--lr-schedule", choices=["constant", "linear", "cosine"], help="learning-rate decay over the run")
-    p.add_argument("--lr-decay-steps", type=positive_int, metavar="N",
-                   help="decay over the last N steps only, constant before; with --resume, adds such a decay "
-                        "to a constant-rate run (default: the whole run)")
-    p.add_argument("--pack", type=positive_int, metavar="M",
-                   help="PacGAN: D judges M samples at once, stacked on channels (default 1 = off)")
-    p.add_argument("--seed", type=non_negative_int)
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--precision", choices=["fp32", "bf16"],
-                   help="fp32 (default) or bf16 autocast of the forward passes (changes the rounding)")
-    p.add_argument("--compile", choices=["auto", "none", "default", "reduce-overhead", "max-autotune"],
-                   help="torch.compile mode for G and D (default auto: on GPUs only)")
-    p.add_argument("--channels-last", choices=["auto", "on", "off"],
-                   help="NHWC memory layout for convolutions (default auto: on for conv nets)")
-    p.add_argument("--max-bad-steps", type=positive_int,
-                   help="stop after this many steps in a row with a NaN/Inf loss or gradient (default 20)")
-    p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")
-    p.add_argument("--log-every", type=positive_int, help="steps between log lines")
-    p.add_argument("--grid-every", type=positive_int, help="steps between sample grids")
-    p.add_argument("--grid-size", type=positive_int, help="grid is N x N images (default 5)")
-    p.add_argument("--checkpoint-every", type=positive_int)
-    p.add_argument("--eval-every", type=positive_int, help="evaluate every N steps; keeps a 'best' checkpoint")
-    p.add_argument("--eval-metric", help="metric for --eval-every (default domain-fid; see 'ganforge eval -h')")
-    p.add_argument("--eval-n", type=positive_int, help="images per evaluation during training (default 5000)")
-    p.add_argument("--logger", choices=["none", "tensorboard"],
-                   help="also log losses, metrics and grids to TensorBoard (RUN_DIR/tensorboard/); default none")
-    p.add_argument("--conditional", action=argparse.BooleanOptionalAction, default=None,
-                   help="class-conditional G and D, classes from the dataset's labels (dcgan-28-cond has it on)")
+    for name, spec in specs():
+        if not spec.flag:
+            continue
+        flag = "--" + name.replace("_", "-")
+        target = length if name in ("steps", "epochs") else p
+        helptext = spec.help + (f" ({', '.join(spec.choices)})" if spec.choices and len(spec.choices) > 8 else "")
+        if spec.kind is bool:
+            target.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helptext)
+            continue
+        kwargs = {"help": helptext, "metavar": spec.metavar}
+        if spec.choices and len(spec.choices) <= 8:
+            kwargs["choices"] = spec.choices
+        if spec.kind is tuple:
+            kwargs.update(type=float, nargs=2)
+        elif isinstance(spec.check, Check) and spec.check.argtype is not None:
+            kwargs["type"] = spec.check.argtype
+        elif spec.kind in (int, float):
+            kwargs["type"] = spec.kind
+        target.add_argument(flag, **{k: v for k, v in kwargs.items() if v is not None})
     p.add_argument("--width", type=positive_int, metavar="N",
                    help="channel width of the lean DCGAN and ResNet presets (extra.width; default 32 or 64)")
     p.add_argument("--config", help="TOML or YAML file with the same fields")
@@ -93,16 +53,21 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .training import Trainer
-
-    given = {f: getattr(args, f) for f in _TRAIN_FIELDS if getattr(args, f) is not None}
+def _given_flags(args: argparse.Namespace) -> dict:
+    given = {name: getattr(args, name) for name, spec in specs() if spec.flag and getattr(args, name) is not None}
     if "betas" in given:
         given["betas"] = tuple(given["betas"])
+    return given
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import Trainer
+    from .training.distributed import barrier, shutdown
+
+    given = _given_flags(args)
     if args.resume:
-        allowed = {"steps", "epochs", "device", "lr_schedule", "lr_decay_steps"}
-        extra = sorted(set(given) - allowed) + (["config"] if args.config else []) + \
-            (["width"] if args.width is not None else [])
+        extra = sorted(name for name in given if not field_spec(name).resumable)
+        extra += (["config"] if args.config else []) + (["width"] if args.width is not None else [])
         if extra:
             raise GanforgeError(
                 f"--resume continues a run with its own settings; only --steps, --epochs, --device and (to add a "
@@ -112,19 +77,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  device=given.get("device"), progress=False if args.no_progress else None,
                                  lr_schedule=given.get("lr_schedule"), lr_decay_steps=given.get("lr_decay_steps"))
     else:
-        data = read_config_file(args.config) if args.config else {}
-        cfg = TrainConfig.from_dict(data, source=args.config or "config")
-        for key, value in given.items():
-            setattr(cfg, key, value)
+        values = read_config_file(args.config) if args.config else {}
+        request = TrainConfig.from_dict(values, source=args.config or "config").given()
+        if "steps" in given or "epochs" in given:  # a length on the command line replaces the file's
+            request.pop("steps", None)
+            request.pop("epochs", None)
+        request.update(given)
         if args.width is not None:
-            cfg.extra["width"] = args.width
-        if "steps" in given:
-            cfg.epochs = None
-        if "epochs" in given:
-            cfg.steps = None
+            request["extra"] = {**(request.get("extra") or {}), "width": args.width}
         if args.no_progress:
-            cfg.progress = False
-        trainer = Trainer(cfg)
+            request["progress"] = False
+        trainer = Trainer(TrainConfig.from_dict(request, source="the command line"))
     trainer.train()
     # Under torchrun: every process reaches the end, then the process group is torn down here rather than
     # by static destructors at exit, where gloo's threads could abort a process (SIGABRT) now and then.
@@ -203,12 +166,14 @@ def _sample_request(run, args: argparse.Namespace):
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import PRESETS
+    from .presets import PRESETS, measured_quality
 
+    measured = measured_quality()
     width = max(len(n) for n in PRESETS)
     for name, p in PRESETS.items():
         c, h, w = p.image_shape
-        quality = f" [measured: {p.quality}]" if p.quality else ""
+        summary = measured.get(name, {}).get("summary")
+        quality = f" [measured: {summary}]" if summary else ""
         print(f"{name:<{width}}  {h}x{w}x{c}  {p.description}{quality}")
     return 0
 

@@ -1,11 +1,24 @@
-"""Training configuration: one dataclass, read from the command line or a TOML/YAML file, checked
-field by field, completed with the preset's defaults and written into the run folder as JSON."""
+"""The training configuration: every field written once, with its type, check, choices and help.
+
+Two views of the one field list:
+
+- :class:`RunConfig` is a run's complete, frozen configuration: every field holds the value the run
+  uses (``None`` only where it means "none", such as no evaluation). It is what ``config.json`` holds,
+  and alone it rebuilds the run's models. ``ganforge.resolve`` makes it.
+- :class:`TrainConfig` is a request: the same fields, each ``None`` until the user sets it. Command-line
+  flags, config files and the Python API fill one in; resolution completes it from the preset, the
+  built-in defaults and what the data says.
+
+The command-line flags of ``ganforge train`` are made from these fields (``cli_flags``), so a new
+field is one entry here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -13,156 +26,354 @@ from typing import Any
 import tomllib
 import yaml
 
+from . import argtypes
+from .augment import ORDER as AUGMENTATIONS
+from .augment import parse_augment
 from .errors import GanforgeError
+from .loggers import LOGGERS
+from .losses import LOSSES
+from .models.layers import INIT_SCHEMES
+from .penalties import SPECTRAL_NORM_CHOICES
+from .performance import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
+from .schedule import SCHEDULES
+from .updates import UPDATE_RULES
 
 DEFAULT_PRESET = "dcgan-28-fast"
 DEFAULT_DATASET = "mnist"
 MAX_SEED = 2**32 - 1
+CONFIG_VERSION = 2  # config.json's layout; 1 (no version key) is read through ganforge.run.migrate
+OPTIMIZERS = ("adam", "sgd")
+G_NOISE = ("fresh", "reuse")
+ACCEL = ("auto", "off")
 
 
-@dataclass
-class TrainConfig:
-    """Every knob of a training run. ``None`` means "the preset's value" until :meth:`resolved`."""
+class _Required:
+    """The default of a field that resolution always works out (the preset's, or one derived)."""
 
-    preset: str = DEFAULT_PRESET
-    dataset: str = DEFAULT_DATASET
-    data_dir: str | None = None
-    steps: int | None = None  # total steps of the whole run (a resume carries on to this count)
-    epochs: int | None = None  # total epochs; converted to steps once the dataset size is known
-    batch_size: int | None = None
-    z_dim: int | None = None
-    conditional: bool | None = None  # class-conditional G and D; the classes come from the dataset's labels
-    optimizer: str | None = None  # "adam" or "sgd"
-    lr_g: float | None = None
-    lr_d: float | None = None
-    betas: tuple[float, float] | None = None  # Adam
-    momentum: float | None = None  # SGD
-    loss: str | None = None
-    d_update: str | None = None  # "sum", "concat", "separate" or "simultaneous" (see training.py)
-    d_steps: int | None = None  # D updates per G update
-    g_eval_for_d: bool | None = None  # make D's fakes with G in inference mode (Keras predict())
-    g_noise: str | None = None  # G's step on "fresh" noise, or "reuse" the D step's (the Keras MLP-Adam loop)
-    init: str | None = None  # "keras", "dcgan" or "torch"
-    ema_kimg: float | None = None  # half-life of the EMA of G's weights, in thousands of images; 0 = off
-    r1_gamma: float | None = None  # R1 penalty weight on real images (0/None = off)
-    r1_every: int | None = None  # lazy R1: every k-th D step, scaled by k (StyleGAN2); default 1
-    gp_weight: float | None = None  # WGAN-GP gradient penalty weight (0/None = off)
-    spectral_norm: str | None = None  # "none", "d" (the discriminator) or "gd" (both)
-    augment: str | None = None  # DiffAugment: "none" or a comma list of translation, cutout, color
-    lr_schedule: str | None = None  # "constant", "linear" (to 0 at the last step) or "cosine"
-    lr_decay_steps: int | None = None  # the decay spans the run's last N steps, constant before (None = all)
-    pack: int | None = None  # PacGAN: D judges this many samples at once, stacked on channels (None/1 = off)
-    seed: int = 0
-    device: str = "auto"
-    # Speed (performance.py): none changes the maths except precision "bf16".
-    precision: str | None = None  # "fp32" (default) or "bf16" (autocast of the forward passes)
-    compile: str | None = None  # torch.compile mode; "auto" (default) compiles on GPUs only, "none" never
-    channels_last: str | None = None  # NHWC convolutions: "auto" (default: on for conv nets), "on", "off"
-    max_bad_steps: int = 20  # divergence guard: stop after this many steps in a row with NaN/Inf
-    out: str | None = None
-    log_every: int = 50
-    grid_every: int | None = None
-    grid_size: int = 5  # the sample grid is grid_size x grid_size
-    checkpoint_every: int | None = None
-    eval_every: int | None = None  # steps between evaluations during training (None = never)
-    eval_metric: str = "domain-fid"  # a metric of ganforge.metrics; "best" checkpoint follows it
-    eval_n: int = 5000  # generated images per evaluation
-    logger: str = "none"  # where logs and grids also go: "none" or "tensorboard" (see loggers.py)
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)  # preset-specific architecture options
+    def __repr__(self) -> str:
+        return "REQUIRED"
 
-    def resolved(self, *, preset_defaults: bool = True) -> TrainConfig:
-        """A copy with every ``None`` that the preset defines filled in, validated.
 
-        ``preset_defaults=False`` is for a run's own config.json, written already resolved: a ``None``
-        there is a setting the run had (say, no R1), which a preset default added since must not fill."""
-        from .presets import get_preset
+REQUIRED: Any = _Required()
 
-        preset = get_preset(self.preset)
-        values = dataclasses.asdict(self)
-        for key, default in preset.defaults.items():
-            if key in ("steps", "epochs"):
-                continue  # the run length is one choice: the user's, else the preset's
-            if key == "extra":
-                values["extra"] = {**default, **values["extra"]}
-            elif preset_defaults and values.get(key) is None:
-                values[key] = default
-        _check_extra(preset.name, preset.defaults.get("extra", {}), values["extra"])
-        cfg = TrainConfig(**values)
-        if cfg.steps is None and cfg.epochs is None:
-            cfg.steps = preset.defaults.get("steps")
-            cfg.epochs = preset.defaults.get("epochs")
-            if cfg.steps is None and cfg.epochs is None:
-                cfg.steps = 1000
-        cfg.validate()
-        if cfg.lr_decay_steps is not None and (cfg.lr_schedule or "constant") == "constant":
-            raise GanforgeError(f"lr_decay_steps {cfg.lr_decay_steps} needs a decaying lr_schedule (linear or "
-                                f"cosine); preset '{cfg.preset}' keeps the rate constant unless lr_schedule is set")
-        return cfg
 
-    def validate(self) -> None:
+# ---- checks: each refuses a value in one line naming the field -----------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    wording: str  # "a positive integer"
+    ok: Callable[[Any], bool]
+    argtype: Callable[[str], Any] | None = None  # the command line's parser of the flag's text
+
+    def __call__(self, name: str, value: Any) -> None:
+        if not self.ok(value):
+            raise GanforgeError(f"{name} must be {self.wording}, got {value!r}")
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+POSITIVE_INT = Check("a positive integer", lambda v: _int(v) and v > 0, argtypes.positive_int)
+NON_NEGATIVE_INT = Check("a non-negative integer", lambda v: _int(v) and v >= 0, argtypes.non_negative_int)
+POSITIVE = Check("a positive number", lambda v: _num(v) and 0 < v < float("inf"), argtypes.positive_float)
+NON_NEGATIVE = Check("a non-negative number", lambda v: _num(v) and 0 <= v < float("inf"),
+                     argtypes.non_negative_float)
+UNIT = Check("a number in [0, 1)", lambda v: _num(v) and 0 <= v < 1, float)
+SEED = Check(f"an integer from 0 to {MAX_SEED}", lambda v: _int(v) and 0 <= v <= MAX_SEED, argtypes.non_negative_int)
+TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and bool(v))
+BOOL = Check("true or false", lambda v: isinstance(v, bool))
+BETAS = Check("two numbers in [0, 1), e.g. 0.5 0.999",
+              lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(_num(b) and 0 <= b < 1 for b in v))
+DEVICE = Check("auto, cpu, cuda or cuda:N",
+               lambda v: isinstance(v, str) and (v in ("auto", "cpu", "cuda") or bool(re.fullmatch(r"cuda:[0-9]+", v))))
+CHANNELS = Check("1 (grey) or 3 (colour)", lambda v: v in (1, 3) and _int(v), argtypes.positive_int)
+TABLE = Check("a table of options", lambda v: isinstance(v, dict))
+NAMES = Check("a list of names", lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))
+
+
+class OneOf:
+    """A choice among names: a fixed list, or a registry's keys read when checked (so it is never stale)."""
+
+    def __init__(self, choices: Callable[[], Sequence[str]] | Sequence[str]) -> None:
+        self.get: Callable[[], Sequence[str]] = choices if callable(choices) else (lambda: tuple(choices))
+
+    def __call__(self, name: str, value: Any) -> None:
+        if value not in self.get():
+            raise GanforgeError(f"{name} must be one of {', '.join(self.get())}; got {value!r}")
+
+
+one_of = OneOf
+
+
+def _augment(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise GanforgeError(f"{name} must be a string such as 'translation,cutout,color' or 'none', got {value!r}")
+    parse_augment(value)
+
+
+def _accel(name: str, value: Any) -> None:
+    if value not in ACCEL:  # TODO(merge): accel.check_setting
+        raise GanforgeError(f"{name} must be one of {', '.join(ACCEL)}; got {value!r}")
+
+
+# ---- the fields -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Spec:
+    """A field's metadata. ``default`` is the built-in value when neither the user nor the preset gives one
+    (REQUIRED: resolution works it out); ``flag`` False keeps it off the command line."""
+
+    kind: type  # int, float, str, bool, tuple (a pair), dict, list
+    help: str
+    check: Callable[[str, Any], None] | None = None
+    default: Any = REQUIRED
+    nullable: bool = False  # None is a value ("none", "off")
+    flag: bool = True
+    metavar: str | None = None
+    resumable: bool = False  # may be given again when a run resumes
+
+    @property
+    def choices(self) -> Sequence[str] | None:
+        return tuple(self.check.get()) if isinstance(self.check, OneOf) else None
+
+
+def opt(kind: type, help: str, check: Callable[[str, Any], None] | None = None, **spec: Any) -> Any:
+    return field(metadata={"spec": Spec(kind, help, check, **spec)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """A run's complete configuration (see the module docstring). Construct it with ``ganforge.resolve``."""
+
+    # What is trained on what
+    preset: str = opt(str, "model recipe (see 'ganforge presets')", TEXT, default=DEFAULT_PRESET)
+    dataset: str = opt(str, "mnist, fashion-mnist, mnist-sample, stacked-mnist or folder:PATH", TEXT,
+                       default=DEFAULT_DATASET)
+    data_dir: str | None = opt(str, "folder holding mnist/ and fashion-mnist/ (else $GANFORGE_DATA_DIR)", TEXT,
+                               default=None, nullable=True)
+    channels: int = opt(int, "image channels: 1 grey or 3 colour (default: the preset's)", CHANNELS)
+    resolution: int = opt(int, "image side in pixels (default: the preset's)", POSITIVE_INT)
+    conditional: bool = opt(bool, "class-conditional G and D, classes from the dataset's labels", BOOL, default=False)
+    num_classes: int | None = opt(int, "classes of a conditional run (from the data)", POSITIVE_INT, nullable=True,
+                                  flag=False)
+    class_names: list[str] | None = opt(list, "the classes' names (from the data)", NAMES, nullable=True, flag=False)
+    extra: dict[str, Any] = opt(dict, "architecture options of the preset, such as width", TABLE, flag=False)
+    # How long
+    steps: int = opt(int, "total steps of the run (resume counts on to it)", POSITIVE_INT, resumable=True)
+    epochs: int | None = opt(int, "total epochs of the run (sets steps from the dataset size)", POSITIVE_INT,
+                             nullable=True, default=None, resumable=True)
+    batch_size: int = opt(int, "images per step (the global batch over all processes)", POSITIVE_INT)
+    # The models and their updates
+    z_dim: int = opt(int, "latent size", POSITIVE_INT)
+    init: str = opt(str, "weight initialisation", one_of(INIT_SCHEMES), default="torch")
+    spectral_norm: str = opt(str, "spectral normalisation of D or of G and D", one_of(SPECTRAL_NORM_CHOICES),
+                             default="none")
+    pack: int = opt(int, "PacGAN: D judges this many samples at once, stacked on channels (1 = off)",
+                    POSITIVE_INT, default=1, metavar="M")
+    optimizer: str = opt(str, "optimiser of G and D", one_of(OPTIMIZERS), default="adam")
+    lr_g: float = opt(float, "generator learning rate", POSITIVE)
+    lr_d: float = opt(float, "discriminator learning rate", POSITIVE)
+    betas: tuple[float, float] = opt(tuple, "Adam betas", BETAS, default=(0.9, 0.999), metavar=("B1", "B2"))
+    momentum: float = opt(float, "SGD momentum", UNIT, default=0.0)
+    lr_schedule: str = opt(str, "learning-rate decay over the run", one_of(SCHEDULES), default="constant",
+                           resumable=True)
+    lr_decay_steps: int | None = opt(int, "decay over the last N steps only, constant before (default: the whole "
+                                          "run); with --resume, adds such a decay to a constant-rate run",
+                                     POSITIVE_INT, default=None, nullable=True, metavar="N", resumable=True)
+    loss: str = opt(str, "GAN loss", one_of(lambda: tuple(LOSSES)), default="bce")
+    d_update: str = opt(str, "how D and G updates interleave", one_of(lambda: tuple(UPDATE_RULES)), default="sum")
+    d_steps: int = opt(int, "D updates per G update", POSITIVE_INT, default=1)
+    g_eval_for_d: bool = opt(bool, "make D's fakes with G in inference mode (Keras predict())", BOOL, default=False,
+                             flag=False)
+    g_noise: str = opt(str, "G's step on fresh noise, or reuse the D step's (the Keras MLP-Adam loop)",
+                       one_of(G_NOISE), default="fresh")
+    ema_kimg: float = opt(float, "half-life of the EMA of G's weights in thousands of images (0 = off); sampling "
+                                 "uses the EMA when on", NON_NEGATIVE, default=0.0)
+    r1_gamma: float = opt(float, "R1 penalty weight on real images (0 = off)", NON_NEGATIVE, default=0.0)
+    r1_every: int = opt(int, "lazy R1: apply it every N D steps, scaled by N", POSITIVE_INT, default=1)
+    r2_gamma: float = opt(float, "R2 penalty weight on generated images (0 = off)", NON_NEGATIVE, default=0.0)
+    gp_weight: float = opt(float, "WGAN-GP gradient penalty weight (0 = off)", NON_NEGATIVE, default=0.0)
+    augment: str = opt(str, f"DiffAugment for D's inputs: none or a comma list of {','.join(AUGMENTATIONS)}",
+                       _augment, default="none")
+    # Where and how it runs
+    seed: int = opt(int, "random seed of the run", SEED, default=0)
+    device: str = opt(str, "auto, cpu, cuda or cuda:N", DEVICE, default="auto", resumable=True)
+    precision: str = opt(str, "fp32, or bf16 autocast of the forward passes (changes the rounding)",
+                         one_of(PRECISIONS), default="fp32")
+    compile: str = opt(str, "torch.compile mode for G and D (auto: on GPUs only)", one_of(COMPILE_MODES),
+                       default="auto")
+    channels_last: str = opt(str, "NHWC memory layout for convolutions (auto: on for conv nets)",
+                             one_of(CHANNELS_LAST), default="auto")
+    accel: str = opt(str, "CPU speed tricks: auto (each where it wins), off, or a comma list (see docs)", _accel,
+                     default="auto")
+    max_bad_steps: int = opt(int, "stop after this many steps in a row with a NaN/Inf loss or gradient",
+                             POSITIVE_INT, default=20)
+    # What it writes
+    out: str | None = opt(str, "run folder (default runs/PRESET-DATASET-TIME)", TEXT, default=None, nullable=True)
+    log_every: int = opt(int, "steps between log lines", POSITIVE_INT, default=50)
+    grid_every: int = opt(int, "steps between sample grids (default: a tenth of the run)", POSITIVE_INT)
+    grid_size: int = opt(int, "the sample grid is N x N images", POSITIVE_INT, default=5)
+    checkpoint_every: int = opt(int, "steps between checkpoints (default: as grids)", POSITIVE_INT)
+    eval_every: int | None = opt(int, "evaluate every N steps and keep a 'best' checkpoint (default: never)",
+                                 POSITIVE_INT, default=None, nullable=True)
+    eval_metric: str = opt(str, "metric for --eval-every (see 'ganforge eval -h')", TEXT, default="domain-fid")
+    eval_n: int = opt(int, "images per evaluation during training", POSITIVE_INT, default=5000)
+    logger: str = opt(str, "also log to TensorBoard (RUN_DIR/tensorboard/)", one_of(lambda: tuple(LOGGERS)),
+                      default="none")
+    progress: bool = opt(bool, "show a progress bar", BOOL, default=True, flag=False)
+
+    def __post_init__(self) -> None:
         for f in fields(self):
-            check = _CHECKS.get(f.name)
             value = getattr(self, f.name)
-            if check is not None and value is not None:
-                check(f.name, value)
-        if self.steps is not None and self.epochs is not None:
-            raise GanforgeError(
-                f"give steps or epochs, not both (got steps={self.steps}, epochs={self.epochs})")
-        penalties = [n for n in ("r1_gamma", "gp_weight") if getattr(self, n)]
-        if penalties and self.d_update == "simultaneous":
-            raise GanforgeError(f"{' and '.join(penalties)} need a separate D step; use d_update sum, concat or "
-                                f"separate, not simultaneous")
-        if self.conditional and self.pack is not None and self.pack > 1:
-            # A projection D adds one class embedding per image; a pack of m images has m labels.
-            raise GanforgeError(f"pack {self.pack} does not work with a conditional run (the projection D takes one "
-                                f"label per image); use pack 1 or drop --conditional")
+            s = spec(f.name)
+            if value is None and not s.nullable:
+                raise GanforgeError(f"config field {f.name} has no value")
+            if value is not None:
+                check_value(f.name, value)
+        check_combination(self)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        if d["betas"] is not None:
+        d["betas"] = list(d["betas"])
+        return {"config_version": CONFIG_VERSION, **d}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> RunConfig:
+        values = coerce_all({k: v for k, v in data.items() if k != "config_version"}, source)
+        missing = [f.name for f in fields(cls) if f.name not in values]
+        if missing:
+            raise GanforgeError(f"{source}: incomplete run config, missing {', '.join(missing)}")
+        try:
+            return cls(**values)
+        except GanforgeError as e:
+            raise GanforgeError(f"{source}: {e}") from None
+
+
+def spec(name: str) -> Spec:
+    return _SPECS[name]
+
+
+def specs() -> Iterator[tuple[str, Spec]]:
+    return iter(_SPECS.items())
+
+
+_SPECS: dict[str, Spec] = {f.name: f.metadata["spec"] for f in fields(RunConfig)}
+FIELD_NAMES = tuple(_SPECS)
+
+
+def check_value(name: str, value: Any) -> None:
+    check = _SPECS[name].check
+    if check is not None:
+        check(name, value)
+
+
+def check_combination(c: RunConfig) -> None:
+    """What each field allows depends on others: refuse combinations that cannot train, in one line."""
+    rule, loss = UPDATE_RULES[c.d_update], LOSSES[c.loss]
+    penalties = [n for n in ("r1_gamma", "r2_gamma", "gp_weight") if getattr(c, n)]
+    if penalties and not rule.penalties:
+        raise GanforgeError(f"{' and '.join(penalties)} need a separate D step; use d_update sum, concat or "
+                            f"separate, not {c.d_update}")
+    if c.d_steps > 1 and not rule.takes_d_steps:
+        raise GanforgeError(f"d_steps {c.d_steps} needs a D step of its own; d_update {c.d_update} updates G and D "
+                            f"together (use sum, concat or separate)")
+    if rule.separate_d_halves and not loss.separable:
+        raise GanforgeError(f"loss {c.loss} pairs real and fake logits, and d_update {c.d_update} updates D on them "
+                            f"apart; use d_update sum, concat or simultaneous")
+    if c.conditional and c.pack > 1:
+        # A projection D adds one class embedding per image; a pack of m images has m labels.
+        raise GanforgeError(f"pack {c.pack} does not work with a conditional run (the projection D takes one "
+                            f"label per image); use pack 1 or drop --conditional")
+    if c.conditional and c.num_classes is None:
+        raise GanforgeError("a conditional config needs num_classes (resolution takes it from the dataset's labels)")
+    if c.lr_decay_steps is not None and c.lr_schedule == "constant":
+        raise GanforgeError(f"lr_decay_steps {c.lr_decay_steps} needs a decaying lr_schedule (linear or cosine); "
+                            f"preset '{c.preset}' keeps the rate constant unless lr_schedule is set")
+    if c.lr_decay_steps is not None and c.lr_decay_steps > c.steps:
+        raise GanforgeError(f"lr_decay_steps {c.lr_decay_steps} is more than the run's {c.steps} steps; give at most "
+                            f"{c.steps}, or leave it unset to decay over the whole run")
+
+
+# ---- the request -------------------------------------------------------------------------------------------
+
+class _Request:
+    """Methods of :class:`TrainConfig`; its fields are RunConfig's, each None until set."""
+
+    def given(self) -> dict[str, Any]:
+        """The fields the user set."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def validate(self) -> None:
+        for name, value in self.given().items():
+            check_value(name, value)
+        if self.steps is not None and self.epochs is not None:  # type: ignore[attr-defined]
+            raise GanforgeError(f"give steps or epochs, not both (got steps={self.steps}, "  # type: ignore[attr-defined]
+                                f"epochs={self.epochs})")  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.given()
+        if "betas" in d:
             d["betas"] = list(d["betas"])
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for raw_key, value in data.items():
-            key = str(raw_key).replace("-", "_")
-            if key not in known:
-                raise GanforgeError(
-                    f"{source}: unknown field '{raw_key}'; valid fields: {', '.join(sorted(known))}")
-            values[key] = _coerce(key, value, source)
-        cfg = cls(**values)
-        cfg.validate()
-        return cfg
+    def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> TrainConfig:
+        request = cls(**coerce_all(data, source))
+        request.validate()
+        return request  # type: ignore[return-value]
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         return cls.from_dict(read_config_file(path), source=str(path))
 
 
-# Keys the trainer writes into ``extra`` itself (a conditional run's classes), whatever the preset.
-TRAINER_EXTRA = ("num_classes", "class_names")
+TrainConfig = dataclasses.make_dataclass(
+    "TrainConfig", [(f.name, Any, field(default=None, metadata=f.metadata)) for f in fields(RunConfig)],
+    bases=(_Request,), namespace={"__doc__": "A training request: RunConfig's fields, each None until set. "
+                                             "``ganforge.Trainer(TrainConfig(preset=..., steps=...))`` trains it."})
+TrainConfig.__module__ = __name__
 
 
-def _check_extra(preset: str, options: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Refuse an ``extra`` option the preset does not have (it would be ignored without a word), and a
-    value that is not a positive integer for an integer option (the width)."""
-    for key, value in extra.items():
-        if key in TRAINER_EXTRA:
-            continue
-        if key not in options:
-            takes = (f"its options: {', '.join(sorted(options))}" if options
-                     else "its architecture is fixed (no extra options)")
-            raise GanforgeError(f"extra.{key}: preset '{preset}' has no option '{key}'; {takes}")
-        if isinstance(options[key], int) and not (isinstance(value, int) and not isinstance(value, bool)
-                                                  and value >= 1):
-            raise GanforgeError(f"extra.{key} must be a positive integer for preset '{preset}', got {value!r}")
+def coerce_all(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out = {}
+    for raw_key, value in data.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _SPECS:
+            raise GanforgeError(f"{source}: unknown field '{raw_key}'; valid fields: {', '.join(sorted(_SPECS))}")
+        out[key] = coerce(key, value, source)
+    return out
+
+
+def coerce(key: str, value: Any, source: str) -> Any:
+    """Accept what TOML/YAML give for a field (ints for floats, lists for pairs); refuse the rest."""
+    want = _SPECS[key].kind
+    if value is None:
+        return None
+    if want is float and _int(value):
+        return float(value)
+    if want is tuple and isinstance(value, list):
+        value = tuple(value)
+    if want is list and isinstance(value, tuple):
+        value = list(value)
+    if (want is int and isinstance(value, bool)) or not isinstance(value, want):
+        article = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+                   "tuple": "a list of two numbers", "dict": "a table", "list": "a list"}[want.__name__]
+        raise GanforgeError(f"{source}: field '{key}' must be {article}, got {value!r}")
+    return value
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -197,145 +408,3 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if set(data) == {"train"} and isinstance(data["train"], dict):
         data = data["train"]
     return data
-
-
-# ---- field checks ------------------------------------------------------------------------------
-
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "preset": str, "dataset": str, "data_dir": str, "steps": int, "epochs": int, "batch_size": int,
-    "z_dim": int, "optimizer": str, "lr_g": float, "lr_d": float, "betas": tuple, "momentum": float,
-    "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "g_noise": str, "init": str, "ema_kimg": float,
-    "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
-    "lr_decay_steps": int, "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str,
-    "max_bad_steps": int,
-    "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
-    "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool, "logger": str,
-    "extra": dict, "conditional": bool,
-}
-
-
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """Accept what TOML/YAML give for a field (ints for floats, lists for tuples); refuse the rest."""
-    want = _TYPES[key]
-    if value is None:
-        return None
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if want is tuple and isinstance(value, list):
-        value = tuple(value)
-    if want is int and isinstance(value, bool) or not isinstance(value, want):
-        name = want.__name__ if isinstance(want, type) else str(want)
-        raise GanforgeError(f"{source}: field '{key}' must be {_article(name)}, got {value!r}")
-    return value
-
-
-def _article(type_name: str) -> str:
-    return {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-            "tuple": "a list of two numbers", "dict": "a table"}.get(type_name, type_name)
-
-
-def _positive_int(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise GanforgeError(f"{name} must be a positive integer, got {v!r}")
-
-
-def _non_negative_int(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise GanforgeError(f"{name} must be a non-negative integer, got {v!r}")
-
-
-def _seed(name: str, v: Any) -> None:
-    # Seeds are combined with step and epoch numbers (training.py), so keep them far below torch's 2**64 limit.
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
-        raise GanforgeError(f"{name} must be an integer from 0 to {MAX_SEED}, got {v!r}")
-
-
-def _positive_float(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and v < float("inf")):
-        raise GanforgeError(f"{name} must be a positive number, got {v!r}")
-
-
-def _one_of(*choices: str):
-    def check(name: str, v: Any) -> None:
-        if v not in choices:
-            raise GanforgeError(f"{name} must be one of {', '.join(choices)}; got {v!r}")
-    return check
-
-
-def _non_negative_float(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and v < float("inf")):
-        raise GanforgeError(f"{name} must be a non-negative number, got {v!r}")
-
-
-def _betas(name: str, v: Any) -> None:
-    ok = (isinstance(v, (tuple, list)) and len(v) == 2
-          and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in v))
-    if not ok:
-        raise GanforgeError(f"{name} must be two numbers in [0, 1), e.g. 0.5 0.999; got {v!r}")
-
-
-def _momentum(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-        raise GanforgeError(f"{name} must be a number in [0, 1), got {v!r}")
-
-
-def _device(name: str, v: Any) -> None:
-    if not isinstance(v, str) or not (v in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:[0-9]+", v)):
-        raise GanforgeError(f"{name} must be auto, cpu, cuda or cuda:N; got {v!r}")
-
-
-def _preset(name: str, v: Any) -> None:
-    from .presets import get_preset
-
-    get_preset(v)
-
-
-def _loss(name: str, v: Any) -> None:
-    from .losses import LOSSES
-
-    if v not in LOSSES:
-        raise GanforgeError(f"unknown loss {v!r}; choose one of: {', '.join(LOSSES)}")
-
-
-def _augment(name: str, v: Any) -> None:
-    from .augment import parse_augment
-
-    if not isinstance(v, str):
-        raise GanforgeError(f"{name} must be a string such as 'translation,cutout,color' or 'none', got {v!r}")
-    parse_augment(v)
-
-
-def _logger(name: str, v: Any) -> None:
-    from .loggers import check_logger_name
-
-    check_logger_name(v)
-
-
-def _bool(name: str, v: Any) -> None:
-    if not isinstance(v, bool):
-        raise GanforgeError(f"{name} must be true or false, got {v!r}")
-
-
-def _string(name: str, v: Any) -> None:
-    if not isinstance(v, str) or not v:
-        raise GanforgeError(f"{name} must be a non-empty string, got {v!r}")
-
-
-_CHECKS = {
-    "preset": _preset, "dataset": _string, "data_dir": _string, "steps": _positive_int, "conditional": _bool,
-    "epochs": _positive_int, "batch_size": _positive_int, "z_dim": _positive_int,
-    "optimizer": _one_of("adam", "sgd"), "lr_g": _positive_float, "lr_d": _positive_float,
-    "betas": _betas, "momentum": _momentum, "loss": _loss,
-    "d_update": _one_of("sum", "concat", "separate", "simultaneous"), "d_steps": _positive_int,
-    "g_noise": _one_of("fresh", "reuse"),
-    "init": _one_of("keras", "dcgan", "torch"), "ema_kimg": _non_negative_float,
-    "r1_gamma": _non_negative_float, "r1_every": _positive_int, "gp_weight": _non_negative_float,
-    "spectral_norm": _one_of("none", "d", "gd"), "augment": _augment,
-    "lr_schedule": _one_of("constant", "linear", "cosine"), "lr_decay_steps": _positive_int, "pack": _positive_int,
-    "seed": _seed, "device": _device, "precision": _one_of("fp32", "bf16"),
-    "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
-    "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,
-    "out": _string, "log_every": _positive_int, "grid_every": _positive_int,
-    "grid_size": _positive_int, "checkpoint_every": _positive_int, "eval_every": _positive_int,
-    "eval_metric": _string, "eval_n": _positive_int, "logger": _logger,
-}

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 from .fileio import atomic_write_bytes
-
-
-def read_log(path: str | Path) -> list[dict]:
-    records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
+from .run.folder import read_log
 
 
 def plot_losses(log_path: str | Path, out_path: str | Path) -> None:

@@ -19,8 +19,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .fileio import atomic_write_text
-from .plotting import read_log
-from .training import LOG_FILE, load_run_config
+from .run.folder import LOG_FILE, read_config, read_log
 
 REPORT_FILE = "report.html"
 MAX_GIF_FRAMES = 100  # a run with a grid every few steps would make a GIF of many megabytes
@@ -151,7 +150,7 @@ def _section(sid: str, title: str, body: str) -> str:
 def build_report(run_dir: str | Path) -> str:
     """The report of a run folder as one HTML string."""
     run_dir = Path(run_dir)
-    cfg = load_run_config(run_dir)  # a clear error for a folder that is not a run
+    cfg = read_config(run_dir)  # a clear error for a folder that is not a run
     records = read_log(run_dir / LOG_FILE) if (run_dir / LOG_FILE).is_file() else []
     train = [r for r in records if "loss_g" in r]
     evals = [r for r in records if "metric" in r]

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import TrainConfig
 from ganforge.models.conditional import (
     ConditionalBatchNorm1d,
     ConditionalBatchNorm2d,
@@ -14,7 +13,9 @@ from ganforge.models.conditional import (
     conditional_sequential,
 )
 from ganforge.models.dcgan import SmallDCGANDiscriminator, SmallDCGANGenerator
-from ganforge.training import build_models
+from ganforge.presets import build_models
+from ganforge.resolve import DataFacts
+from helpers import resolved
 
 
 def test_conditional_bn_uses_the_class_and_trains_its_embeddings():
@@ -109,23 +110,24 @@ def test_the_class_changes_the_output_of_g_and_d():
 
 
 def test_presets_build_conditional_models_from_the_config():
-    cfg = TrainConfig(preset="dcgan-28-cond", extra={"num_classes": 10}).resolved()
-    assert cfg.conditional is True and cfg.extra["width"] == 32
+    cfg = resolved(preset="dcgan-28-cond")
+    assert cfg.conditional is True and cfg.extra["width"] == 32 and cfg.num_classes == 10
     g, d = build_models(cfg)
     assert g.num_classes == 10 and d.num_classes == 10
-    g, _ = build_models(TrainConfig(preset="dcgan-28-fast", conditional=True, extra={"num_classes": 3}).resolved())
+    three = DataFacts("folder:/x", 100, 3, ["a", "b", "c"])
+    g, _ = build_models(resolved(preset="dcgan-28-fast", conditional=True, facts=three))
     assert g.num_classes == 3
 
 
 @pytest.mark.parametrize("kw,needle", [
-    ({"preset": "dcgan-28-cond"}, "extra.num_classes"),
-    ({"preset": "mlp-adam", "conditional": True, "extra": {"num_classes": 10}}, "no class-conditional version"),
+    ({"preset": "dcgan-28-cond", "facts": DataFacts("folder:/x", 100, None, None)}, "needs class labels"),
+    ({"preset": "mlp-adam", "conditional": True}, "no class-conditional version"),
 ])
 def test_conditional_configs_that_cannot_build_are_refused(kw, needle):
     from ganforge import GanforgeError
 
     with pytest.raises(GanforgeError, match=needle):
-        build_models(TrainConfig(**kw).resolved())
+        build_models(resolved(**kw))
 
 
 def test_resnet_conditional_keeps_the_unconditional_model_and_uses_the_class():
@@ -152,6 +154,6 @@ def test_resnet_conditional_keeps_the_unconditional_model_and_uses_the_class():
         dc(a)
     with pytest.raises(ValueError):
         g(z, torch.tensor([0, 0]))
-    cfg = TrainConfig(preset="resnet-28-mnist", conditional=True, extra={"num_classes": 10, "width": 4}).resolved()
+    cfg = resolved(preset="resnet-28-mnist", conditional=True, extra={"width": 4})
     gp, dp = build_models(cfg)
     assert gp.num_classes == 10 and dp.num_classes == 10

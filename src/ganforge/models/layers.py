@@ -227,6 +227,9 @@ def keras_batchnorm(num_features: int, dims: int = 2, momentum: float = 0.99,
     return cls(num_features, eps=eps, momentum=1.0 - momentum)
 
 
+INIT_SCHEMES = ("keras", "dcgan", "torch")
+
+
 def init_weights(module: nn.Module, scheme: str) -> None:
     """Initialise every conv/linear layer of ``module`` in place.
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from ..errors import GanforgeError
-from ..training import CONFIG_FILE
+from ..run.folder import CONFIG_FILE
 
 if TYPE_CHECKING:
     from ..run import Run

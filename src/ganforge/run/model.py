@@ -1,4 +1,4 @@
-"""A finished (or running) training run, loaded from its folder for sampling and evaluation."""
+"""A trained generator ready to sample: from a run folder (its last or a named checkpoint) or a pretrained folder."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .checkpoint import Checkpoint
-from .config import TrainConfig
-from .errors import GanforgeError
-from .images import to_pil, to_uint8
-from .models.conditional import call, num_classes_of
-from .presets import Preset, get_preset
-from .training import LAST_CHECKPOINT, build_models, load_run_config, resolve_device
+from ..checkpoint import Checkpoint
+from ..config import RunConfig
+from ..device import resolve_device
+from ..errors import GanforgeError
+from ..images import to_pil, to_uint8
+from ..models.conditional import call, num_classes_of
+from ..presets import Preset, build_generator, get_preset
+from .folder import checkpoint_path, read_config
 
 _LABEL_STREAM = 7_919  # offset of the seed for drawn classes, so they do not track the latents
 
@@ -27,14 +28,18 @@ class Run:
     >>> pictures = run.sample_pil(16, seed=0)  # PIL images
     """
 
-    def __init__(self, path: Path, config: TrainConfig, preset: Preset, generator: nn.Module,
-                 device: torch.device, step: int, checkpoint: Path) -> None:
-        self.path, self.config, self.preset = path, config, preset
+    def __init__(self, path: Path, config: RunConfig, generator: nn.Module, device: torch.device, step: int,
+                 checkpoint: Path) -> None:
+        self.path, self.config = path, config
         self.generator, self.device, self.step, self.checkpoint = generator, device, step, checkpoint
 
     @property
+    def preset(self) -> Preset:
+        return get_preset(self.config.preset)
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
-        return self.preset.image_shape
+        return (self.config.channels, self.config.resolution, self.config.resolution)
 
     @property
     def z_dim(self) -> int:
@@ -48,7 +53,7 @@ class Run:
     @property
     def class_names(self) -> list[str] | None:
         """The dataset's class names (index order) for a conditional run, when the dataset has names."""
-        names = self.config.extra.get("class_names") if self.num_classes else None
+        names = self.config.class_names if self.num_classes else None
         return [str(x) for x in names] if names else None
 
     def class_index(self, value: str | int) -> int:
@@ -127,32 +132,23 @@ class Run:
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the sampling generator as a shareable folder (config.json, model.safetensors, README.md)
-        that ``ganforge.Generator.from_pretrained`` loads; see ``ganforge.hub``."""
-        from .hub import save_pretrained
+        that ``ganforge.Generator.from_pretrained`` loads; see ``ganforge.run.pretrained``."""
+        from .pretrained import save_pretrained
 
         return save_pretrained(self, path)
 
 
-def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
-    """Load a run folder's generator (in inference mode) from its ``last`` (or named) checkpoint."""
-    path = Path(path)
-    if (path / "model.safetensors").is_file() and not (path / "checkpoints").is_dir():
-        from .hub import load_pretrained  # a pretrained folder (save_pretrained) samples like a run
-
-        if checkpoint != "last":
-            raise GanforgeError(f"'{path}' is a pretrained folder with one generator; it has no '{checkpoint}' "
-                                "checkpoint")
-        return load_pretrained(path, device=device)
-    config = load_run_config(path)
-    preset = get_preset(config.preset)
-    ckpt_path = path / LAST_CHECKPOINT if checkpoint == "last" else path / "checkpoints" / f"{checkpoint}.safetensors"
+def load_run_folder(path: Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
+    """A run folder's sampling generator (in inference mode) from its ``last`` (or named) checkpoint: the
+    EMA of G when the run kept one (it samples better), else G."""
+    config = read_config(path)
+    ckpt_path = checkpoint_path(path, checkpoint)
     if not ckpt_path.is_file():
         raise GanforgeError(f"run '{path}' has no '{checkpoint}' checkpoint ({ckpt_path} is missing)")
     ckpt = Checkpoint(ckpt_path)
     ckpt.check_preset(config.preset)
-    dev = resolve_device(device or "auto")
-    g, _ = build_models(config, preset)
-    # The EMA generator, when the run kept one, is the better sampler.
-    ckpt.load_module("G_ema" if ckpt.has("G_ema") else "G", g)
+    dev = resolve_device(device)
+    g = build_generator(config, dev)
+    ckpt.load_module("G_ema" if config.ema_kimg else "G", g)
     g.to(dev).eval()
-    return Run(path, config, preset, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)
+    return Run(path, config, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import GanforgeError
+from ..errors import GanforgeError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.regularizers import apply_spectral_norm, gradient_penalty, r1_due, r1_penalty
+from ganforge.penalties import apply_spectral_norm, gradient_penalty, r1_due, r1_penalty
 
 
 def linear_d(w: torch.Tensor) -> nn.Module:

@@ -1,0 +1,48 @@
+"""Modern recipes: SNGAN-style ResNets (Miyato et al. 2018) with the hinge loss, spectral norm on D, TTUR
+(D learns twice as fast, Heusel et al. 2017; Zhang et al. 2019), Adam betas (0, 0.9), a linear decay of both
+learning rates to 0, and an EMA of G for sampling. A ResNet costs ~25x the FLOPs per image of dcgan-28-fast:
+these presets are for a GPU, or for patient CPU runs."""
+
+from __future__ import annotations
+
+from ..models.resnet import ResNetDiscriminator, ResNetGenerator
+from . import Preset, d_channels, register_preset
+
+MODERN = {"optimizer": "adam", "betas": (0.0, 0.9), "loss": "hinge", "d_update": "sum", "d_steps": 1,
+          "g_eval_for_d": False, "init": "torch", "spectral_norm": "d", "ema_kimg": 10.0,
+          "lr_g": 2e-4, "lr_d": 4e-4, "lr_schedule": "linear", "z_dim": 128}
+SNGAN = "Miyato et al. 2018 (SNGAN ResNet, hinge, spectral norm), TTUR (Heusel et al. 2017), EMA of G"
+RESNET = {"generator": lambda c: ResNetGenerator(c.z_dim, c.channels, c.resolution, width=c.extra["width"],
+                                                 num_classes=c.num_classes),
+          "discriminator": lambda c: ResNetDiscriminator(d_channels(c), c.resolution, width=c.extra["width"],
+                                                         num_classes=c.num_classes)}
+
+register_preset(Preset(
+    "resnet-28-mnist",
+    "SNGAN-style ResNet for 28x28 grey digits (MNIST): hinge, spectral norm on D, TTUR, linear lr decay, EMA of G",
+    (1, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
+    source=SNGAN, purpose="GPU: modern ResNet, digits"))
+
+register_preset(Preset(
+    "resnet-28-fashion",
+    "resnet-28-mnist at twice the width, for Fashion-MNIST's textures (--dataset fashion-mnist)",
+    (1, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 64}},
+    source=SNGAN, purpose="GPU: modern ResNet, clothes"))
+
+register_preset(Preset(
+    "resnet-28-stacked",
+    "resnet-28-mnist for three-channel 28x28 images: Stacked MNIST's 1,000 modes (--dataset stacked-mnist)",
+    (3, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
+    source=SNGAN, purpose="GPU: modern ResNet, 1,000 modes"))
+
+register_preset(Preset(
+    "resnet-64-rgb",
+    "SNGAN-style ResNet for 64x64 RGB folders of a few hundred images and up: the modern recipe plus "
+    "DiffAugment (translation, cutout, colour)",
+    (3, 64, 64), **RESNET,
+    # DiffAugment (Zhao et al. 2020) keeps D from memorising a small folder; the EMA is shorter because
+    # small-data runs are short.
+    defaults={**MODERN, "batch_size": 32, "steps": 20000, "augment": "translation,cutout,color", "ema_kimg": 5.0,
+              "extra": {"width": 32}},
+    source=SNGAN + "; DiffAugment (Zhao et al. 2020)", purpose="GPU: your colour images, 64 px",
+    resolutions=(32, 64)))
