@@ -5,8 +5,9 @@
 >>> images = load_run(run_dir).generate(16)   # uint8, 16 x 1 x 28 x 28
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # first: modules imported below read it
 
+# isort: split
 from .config import TrainConfig  # noqa: E402
 from .errors import GanforgeError  # noqa: E402
 from .hub import Generator  # noqa: E402
