@@ -31,7 +31,7 @@ import torch
 from ganforge import TrainConfig, Trainer
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
-from ganforge.metrics.registry import METRICS, domain_metric_names
+from ganforge.metrics.registry import METRICS, Target, default_metric_names
 from ganforge.presets import PRESETS, get_preset
 
 # The data set a preset is for, where it is not MNIST. The 64x64 RGB presets are for a folder of
@@ -88,7 +88,8 @@ def inception_applies(name: str, dataset: str) -> bool:
 
 
 def eval_metrics(dataset: str, conditional: bool, inception: bool) -> list[str]:
-    names = [m for m in domain_metric_names(dataset, conditional=conditional) if m != "domain-is"]
+    cheap = default_metric_names(Target(dataset, conditional), inception=False)
+    names = [m for m in cheap if m != "domain-is"]
     return names + (["fid", "kid"] if inception else [])
 
 

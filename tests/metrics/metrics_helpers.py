@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import torch
+from PIL import Image, ImageDraw
 
 from ganforge.data import user_cache_dir
 
@@ -77,3 +78,23 @@ class FakeInception:
         if self.logits:
             out["logits_unbiased"] = (x @ self.projection)[:, :10]
         return out
+
+
+SHAPE_COLOURS = [(220, 40, 40), (40, 180, 60), (50, 80, 220), (230, 200, 40)]
+
+
+def draw_shapes(root: Path, count: int = 30) -> Path:
+    """32x32 RGB pictures of circles, squares and triangles (one sub-folder, so one class, each)."""
+    for i in range(count):
+        shape = ("circles", "squares", "triangles")[i % 3]
+        (root / shape).mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", (32, 32), (255, 255, 255))
+        draw, colour, at, size = ImageDraw.Draw(image), SHAPE_COLOURS[i % 4], i % 7, 10 + i % 9
+        if shape == "circles":
+            draw.ellipse((at, at, at + size + 6, at + size + 6), fill=colour)
+        elif shape == "squares":
+            draw.rectangle((at, 4, at + size + 4, size + 8), fill=colour)
+        else:
+            draw.polygon([(at + 2, 30), (at + 10 + size // 2, 22 - size), (at + 16 + size, 30)], fill=colour)
+        image.save(root / shape / f"{i:02d}.png")
+    return root

@@ -88,6 +88,10 @@ def test_real_features_are_cached_and_the_extractors_not_run_again(tiny_evaluato
     assert FakeInception.calls == 40 and sum(seen) == 120  # generated images only: real ones came from disk
     assert second["fid"]["fid"] == pytest.approx(first["fid"]["fid"])
     assert second["domain-fid"]["domain_fid"] == pytest.approx(first["domain-fid"]["domain_fid"])
+    # How the real images were converted is kept with their features, for the protocol of later evaluations.
+    assert second["fid"]["protocol"]["resize_real"] == first["fid"]["protocol"]["resize_real"]
+    assert first["fid"]["protocol"]["resize_real"].startswith("28x28 grey as stored; then 28x28 grey -> 299x299")
+    assert second["domain-fid"]["protocol"] == first["domain-fid"]["protocol"]
     cached = load_file(user_cache_dir() / "stats" / [s for s in stats if "domain" in s][0])
     assert cached["features"].shape == (120, 128) and cached["logprobs"].shape == (120, 10)
 

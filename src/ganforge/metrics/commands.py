@@ -27,9 +27,11 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p = subparsers.add_parser(
         "eval",
         help="measure a trained run (FID, KID, IS, precision/recall, domain metrics)",
-        description="Sample a run once and compute metrics against its dataset; results are printed and "
-        "merged into RUN_DIR/metrics.json. Default: the domain metrics for MNIST-family data, plus "
-        f"FID/KID/PR (and IS) when Inception weights are found. Metrics: {names}.",
+        description="Sample a run once and compute metrics against its dataset; results are printed with "
+        "their protocol (samples, real images, network and weights, resize, library) and merged into "
+        "RUN_DIR/metrics.json. Default: the domain metrics for MNIST-family data, plus FID/KID/PR (and IS) "
+        "when Inception weights are found; folder:PATH runs get FID/KID/PR against the folder and need the "
+        f"weights. Metrics: {names}.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--metrics", help=f"comma-separated names ({names}); default: see above")
@@ -58,10 +60,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ganforge.run import load_run
 
     metrics = parse_metric_names(args.metrics) if args.metrics else None  # bad names fail before loading
-    run = load_run(args.run_dir, checkpoint=args.checkpoint, device=_device(args.device))
+    device = _device(args.device)
+    run = load_run(args.run_dir, checkpoint=args.checkpoint, device=device)
     evaluate_run(run, metrics, n=args.n, split=args.split, batch_size=args.batch_size,
                  inception_weights=args.inception_weights, n_inception=args.n_inception, seed=args.seed,
-                 classes=args.classes, progress=not args.no_progress)
+                 classes=args.classes, device=device, progress=not args.no_progress)
     return 0
 
 

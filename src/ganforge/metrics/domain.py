@@ -17,26 +17,29 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.frechet import frechet_distance_features
-
-if TYPE_CHECKING:
-    from ganforge.metrics.registry import MetricInputs
+from ganforge.metrics.registry import MetricInputs, conditional_runs, dataset_only, register_metric
 
 CONFIDENT = 0.9
 KL_ALARM_NATS = 0.1
 MAX_HISTOGRAM = 100  # histograms longer than this (stacked-mnist's 1000 modes) stay out of metrics.json
 
 
+@register_metric("domain-fid", features="domain", needs_real=True, lower_is_better=True, keys=("domain_fid",),
+                 summary="Frechet distance on the domain classifier's features", default=True)
 def domain_fid(x: MetricInputs) -> dict[str, float]:
     return {"domain_fid": frechet_distance_features(x.fake["features"], x.real["features"])}
 
 
+# The Inception Score formula is torch-fidelity's, applied to the classifier's probabilities.
+@register_metric("domain-is", features="domain", needs_real=False, lower_is_better=False,
+                 keys=("domain_is_mean", "domain_is_std"), summary="Inception Score with the domain classifier",
+                 default=True, library=("ganforge", "torch-fidelity"))
 def domain_is(x: MetricInputs) -> dict[str, float]:
     from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 
@@ -68,6 +71,9 @@ def sampling_floor(reference: torch.Tensor, n: int, draws: int = 200) -> float:
     return float(terms.sum(axis=1).mean())
 
 
+@register_metric("class-kl", features="domain", needs_real=True, lower_is_better=True,
+                 keys=("class_kl", "mode_collapse"), default=True,
+                 summary="KL(generated class histogram || real); flags mode collapse")
 def class_kl(x: MetricInputs) -> dict[str, object]:
     fake = class_histogram(x.fake["logprobs"])
     k, n = len(fake), len(x.fake["logprobs"])
@@ -87,11 +93,17 @@ def class_kl(x: MetricInputs) -> dict[str, object]:
     return out
 
 
+@register_metric("confident", features="domain", needs_real=False, lower_is_better=False, keys=("confident",),
+                 summary="share of samples classified with probability > 0.9", default=True)
 def confident(x: MetricInputs) -> dict[str, float]:
     top = x.fake["logprobs"].max(dim=1).values
     return {"confident": float((top > math.log(CONFIDENT)).double().mean())}
 
 
+@register_metric("modes", features="domain", needs_real=False, lower_is_better=False,
+                 keys=("modes", "modes_kl", "modes_kl_channels", "modes_kl_dependence"), default=True,
+                 requires=(dataset_only("stacked-mnist"),),
+                 summary="stacked-mnist modes covered of 1000, KL to uniform (per channel + dependence)")
 def modes(x: MetricInputs) -> dict[str, object]:
     hist = class_histogram(x.fake["logprobs"])
     k = len(hist)
@@ -111,6 +123,9 @@ def modes(x: MetricInputs) -> dict[str, object]:
     return out
 
 
+@register_metric("class-accuracy", features="domain", needs_real=False, lower_is_better=False,
+                 keys=("class_accuracy",), summary="share classified as the requested class", default=True,
+                 requires=(conditional_runs,))
 def class_accuracy(x: MetricInputs) -> dict[str, float]:
     if x.labels is None:
         raise GanforgeError("class-accuracy: needs a class-conditional run (run.num_classes is None)")

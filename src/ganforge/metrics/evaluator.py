@@ -1,4 +1,5 @@
-"""Domain evaluators: a trained DigitCNN per dataset, stored in the user cache and trained on demand.
+"""Domain evaluators: a trained DigitCNN per dataset, stored in the user cache and trained on demand; the
+"domain" feature kind.
 
 Files: ``user_cache_dir()/evaluators/<dataset>-<architecture>.safetensors`` plus a ``.json`` sidecar
 (accuracy, dataset, architecture, version, weights sha256). The sidecar is written last, so a file pair
@@ -20,13 +21,16 @@ from safetensors.torch import load_file, save_file
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path, atomic_write_text
 from ganforge.metrics import paths
-from ganforge.metrics.classifier import ARCHITECTURE, DigitCNN, accuracy, to_input, train_classifier
+from ganforge.metrics.classifier import ARCHITECTURE, IMAGE_SIZE, DigitCNN, accuracy, to_input, train_classifier
 from ganforge.metrics.inception import file_sha256
+from ganforge.metrics.realdata import describe_shape
+from ganforge.metrics.registry import ExtractorInfo, FeatureContext, Target, View, register_features
 
 VERSION = 1
 # Which trained classifier judges each dataset (stacked-mnist: the MNIST one, per channel).
 EVALUATOR_FOR = {"mnist": "mnist", "mnist-sample": "mnist", "stacked-mnist": "mnist",
                  "fashion-mnist": "fashion-mnist"}
+STACKED = "stacked-mnist"  # judged channel by channel (StackedEvaluator)
 TRAINABLE = ("mnist", "fashion-mnist")
 DEFAULT_EPOCHS = {"mnist": 4, "fashion-mnist": 6}
 FLIP = {"mnist": False, "fashion-mnist": True}  # mirrored digits are not digits; mirrored clothes are clothes
@@ -169,7 +173,7 @@ def get_evaluator(
         log(f"No {base} evaluator yet: training one now (a few minutes on CPU, once; "
             f"`ganforge evaluator train --dataset {base}` does the same)")
         evaluator = train_evaluator(base, data_dir=data_dir, device=device, log=log, progress=progress)
-    return StackedEvaluator(evaluator) if dataset == "stacked-mnist" else evaluator
+    return StackedEvaluator(evaluator) if dataset == STACKED else evaluator
 
 
 def _load_full(dataset: str, data_dir: str | os.PathLike[str] | None, log: Callable[[str], None]):
@@ -188,3 +192,50 @@ def _load_full(dataset: str, data_dir: str | os.PathLike[str] | None, log: Calla
             f"DIR` with DIR holding {dataset}/*.gz, or set GANFORGE_DATA_DIR"
         )
     return train, test
+
+
+# ---- the feature kind -------------------------------------------------------------------------------------
+
+
+def has_evaluator(target: Target) -> str | None:
+    if target.dataset in EVALUATOR_FOR:
+        return None
+    return f"needs an MNIST-family dataset ({', '.join(EVALUATOR_FOR)}); this run is {target.dataset}"
+
+
+def identify(extractor: DomainEvaluator | StackedEvaluator, ctx: FeatureContext) -> ExtractorInfo:
+    base, acc = extractor.info["dataset"], extractor.info.get("test_accuracy")
+    accuracy_note = f" ({acc:.2%} test accuracy)" if isinstance(acc, float) else ""
+    per_channel = ", applied to each channel" if ctx.dataset == STACKED else ""
+    return ExtractorInfo(
+        title=f"ganforge's {ARCHITECTURE} classifier trained on {base}{accuracy_note}{per_channel}: "
+        f"128-d penultimate features and class log-probabilities",
+        short=f"{base} classifier",
+        cache_name=extractor.name,
+        weights=str(evaluator_paths(base)[0]),
+        weights_sha256=extractor.sha256,
+        provenance={"evaluator": {"name": extractor.name, "sha256": extractor.sha256, "test_accuracy": acc}},
+    )
+
+
+def view(shape: tuple[int, int, int], ctx: FeatureContext) -> View:
+    """What DomainEvaluator (per channel for StackedEvaluator) and classifier.to_input do to the images."""
+    c, h, w = shape
+    resize = f"resized to {IMAGE_SIZE}x{IMAGE_SIZE} (bilinear, antialiased)" if (h, w) != (IMAGE_SIZE,) * 2 else ""
+    if ctx.dataset == STACKED:
+        short = f"{describe_shape(shape)} as 3 grey digits"
+        return View(short, f"{short}: each channel judged on its own" + (f", {resize}" if resize else ""))
+    steps = [step for step in ("luminance (ITU-R 601-2)" if c == 3 else "", resize) if step]
+    if not steps:
+        short = f"{describe_shape(shape)} as is"
+        return View(short, f"{short} (the classifier's own input)")
+    short = f"{describe_shape(shape)} -> {IMAGE_SIZE}x{IMAGE_SIZE} grey"
+    return View(short, f"{short}: {', then '.join(steps)}")
+
+
+# real_at_run_shape=False: the classifier judges the real split as stored, the data it was trained on.
+@register_features("domain", identify=identify, view=view, network="domain", label="domain",
+                   outputs=("features", "logprobs"), batch_size=(500, 500), real_at_run_shape=False, slow=False,
+                   library=("ganforge",), requires=has_evaluator)
+def build_domain(ctx: FeatureContext) -> DomainEvaluator | StackedEvaluator:
+    return get_evaluator(ctx.dataset, data_dir=ctx.data_dir, device=ctx.device, log=ctx.log, progress=ctx.progress)

@@ -1,4 +1,5 @@
-"""Inception-v3 weights (find, check, download) and torch-fidelity's feature extractor.
+"""Inception-v3 weights (find, check, download), torch-fidelity's feature extractor, and the "inception" and
+"inception-logits" feature kinds (one network pass; the second keeps the 1008-class logits too).
 
 Lookup order: ``--inception-weights FILE``, env ``GANFORGE_INCEPTION_WEIGHTS``, torch-hub's cache
 (``$TORCH_HOME/hub/checkpoints/<file>``), then torch-fidelity's release URL with a short timeout.
@@ -18,6 +19,8 @@ from tqdm import tqdm
 
 from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_path
+from ganforge.metrics.realdata import describe_shape
+from ganforge.metrics.registry import ExtractorInfo, FeatureContext, View, register_features
 
 WEIGHTS_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 # Same URL torch-fidelity 0.4.0 uses (feature_extractor_inceptionv3.URL_INCEPTION_V3).
@@ -180,3 +183,47 @@ def inception_score_unavailable_message(weights: InceptionWeights) -> str:
         f"no usable logits layer (an FID/KID/PR-only file): pass --inception-weights with torch-fidelity's "
         f"{WEIGHTS_FILENAME} from {WEIGHTS_URL}, or leave 'is' out of --metrics"
     )
+
+
+# ---- the feature kinds ------------------------------------------------------------------------------------
+
+INPUT_SIZE = 299  # torch-fidelity's FeatureExtractorInceptionV3.INPUT_IMAGE_SIZE
+TF_RESIZE = "torch-fidelity's TF1-style bilinear resize (align_corners=False, no antialiasing) inside the extractor"
+
+
+def identify(extractor: InceptionExtractor, ctx: FeatureContext) -> ExtractorInfo:
+    weights: InceptionWeights = ctx.weights
+    logits = " and 1008-class logits" if "logits_unbiased" in ctx.outputs else ""
+    return ExtractorInfo(
+        title=f"Inception-v3, TF 2015-12-05 FID graph (torch-fidelity's port): 2048-d pool features{logits}",
+        short="Inception-v3 TF weights",
+        cache_name=extractor.name,
+        weights=str(weights.path),
+        weights_sha256=weights.sha256,
+        provenance={"inception_weights": weights.describe()},
+    )
+
+
+def view(shape: tuple[int, int, int], ctx: FeatureContext) -> View:
+    short = f"{describe_shape(shape)} -> {INPUT_SIZE}x{INPUT_SIZE} RGB"
+    grey = "grey copied to 3 channels, then " if shape[0] == 1 else ""
+    return View(short, f"{short}: {grey}{TF_RESIZE}")
+
+
+def any_weights(weights: InceptionWeights) -> str | None:
+    return None
+
+
+def weights_with_logits(weights: InceptionWeights) -> str | None:
+    return None if weights.has_logits else inception_score_unavailable_message(weights)
+
+
+_SHARED = {"identify": identify, "view": view, "network": "inception-v3", "label": "Inception",
+           "batch_size": (10, 64),  # small CPU batches measured faster
+           "real_at_run_shape": True, "slow": True, "library": ("torch-fidelity",)}
+
+
+@register_features("inception-logits", outputs=("2048", "logits_unbiased"), weights=weights_with_logits, **_SHARED)
+@register_features("inception", outputs=("2048",), weights=any_weights, **_SHARED)
+def build_inception(ctx: FeatureContext) -> InceptionExtractor:
+    return InceptionExtractor(ctx.weights, ctx.device, logits="logits_unbiased" in ctx.outputs)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ganforge.errors import GanforgeError
 
 SUBSET_SEED = 0  # real subsets are the first n of a fixed permutation, so every eval uses the same images
+# How real images reach the run's shape (data.convert.resize_square): part of the stats-cache key, so another
+# resize or crop could never reuse these features. Training-time augmentation (flips) does not touch them.
+RESIZE = "short-side-aa-crop"
 
 
 def real_source(dataset: str, split: str, log: Callable[[str], None] = print) -> tuple[str, str]:
@@ -25,6 +30,44 @@ def real_source(dataset: str, split: str, log: Callable[[str], None] = print) ->
     return dataset, split
 
 
+@dataclass(frozen=True)
+class RealImages:
+    images: torch.Tensor  # uint8 N x C x H x W
+    description: str  # what was done to the stored images, for the protocol
+
+
+def load_real(
+    dataset: str,
+    split: str,
+    n: int,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    shape: tuple[int, int, int] | None = None,
+    log: Callable[[str], None] = print,
+) -> RealImages:
+    """Up to ``n`` real images of ``dataset``/``split`` (a fixed random subset when there are more), converted
+    to ``shape`` (C, H, W) if given, with a description of the conversion."""
+    from ganforge.data import load_dataset
+    from ganforge.data.convert import convert_images
+
+    channels, size = (shape[0], shape[1]) if shape is not None else (None, None)
+    if dataset.startswith("folder:"):  # decoded straight to the requested shape (see data.folder)
+        images = load_dataset(dataset, split=split, data_dir=data_dir, channels=channels, size=size,
+                              log=log).images
+        c, h, w = images.shape[1:]
+        description = (f"image files decoded as {_tone(c)} (transparency over white), shorter side resized to {h} "
+                       f"(bilinear, antialiased), centre-cropped to {h}x{w}")
+    else:  # the same steps as load_dataset(..., channels, size), with the stored shape noted in between
+        images = load_dataset(dataset, split=split, data_dir=data_dir, log=log).images
+        stored = tuple(images.shape[1:])
+        images = convert_images(images, channels, size)
+        description = describe_conversion(stored, tuple(images.shape[1:]))
+    if n < len(images):
+        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))
+        images = images[perm[:n]]
+    return RealImages(images, description)
+
+
 def load_real_images(
     dataset: str,
     split: str,
@@ -35,15 +78,28 @@ def load_real_images(
     log: Callable[[str], None] = print,
 ) -> torch.Tensor:
     """Up to ``n`` real uint8 images of ``dataset``/``split``, converted to ``shape`` (C, H, W) if given."""
-    from ganforge.data import load_dataset
+    return load_real(dataset, split, n, data_dir=data_dir, shape=shape, log=log).images
 
-    channels, size = (shape[0], shape[1]) if shape is not None else (None, None)
-    loaded = load_dataset(dataset, split=split, data_dir=data_dir, channels=channels, size=size, log=log)
-    images = loaded.images
-    if n < len(images):
-        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))
-        images = images[perm[:n]]
-    return images
+
+def _tone(channels: int) -> str:
+    return "grey" if channels == 1 else "RGB"
+
+
+def describe_shape(shape: tuple[int, ...]) -> str:
+    """(1, 28, 28) -> "28x28 grey"."""
+    return f"{shape[1]}x{shape[2]} {_tone(shape[0])}"
+
+
+def describe_conversion(stored: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """What ``data.convert.convert_images`` did to bring images of shape ``stored`` to ``shape``."""
+    if tuple(stored) == tuple(shape):
+        return f"{describe_shape(stored)} as stored"
+    steps = []
+    if stored[0] != shape[0]:
+        steps.append("luminance (ITU-R 601-2)" if shape[0] == 1 else "grey copied to 3 channels")
+    if tuple(stored[1:]) != tuple(shape[1:]):
+        steps.append(f"shorter side resized to {shape[1]} (bilinear, antialiased), centre-cropped")
+    return f"{describe_shape(stored)} -> {describe_shape(shape)}: {', '.join(steps)}"
 
 
 def real_class_counts(
@@ -101,17 +157,48 @@ def class_mix(counts: torch.Tensor, n: int) -> torch.Tensor:
 def cache_name(dataset: str) -> str:
     """A file-name-safe dataset name for the stats cache.
 
-    Folder datasets get a hash of their path and of every file's name, size and mtime, so editing the
-    folder invalidates its cached features.
+    A folder dataset is named by a hash of its content: every image file the loader reads, by its path
+    below the folder and its bytes. Editing, adding or removing an image changes the name; moving the
+    folder or touching a file does not.
     """
     if not dataset.startswith("folder:"):
         return dataset
-    root = os.path.abspath(os.path.expanduser(dataset[len("folder:") :]))
-    h = hashlib.sha256(root.encode())
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            st = os.stat(path)
-            h.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return "folder-" + h.hexdigest()[:12]
+    return "folder-" + folder_content_hash(dataset[len("folder:") :])[:12]
+
+
+_content_hashes: dict[tuple, str] = {}  # by the files' (path, size, mtime): one read of the bytes per process
+
+
+def folder_content_hash(path: str | os.PathLike[str]) -> str:
+    from ganforge.data.folder import find_images
+
+    root = Path(os.path.abspath(Path(path).expanduser()))
+    if not root.is_dir():
+        raise GanforgeError(f"image folder not found: {root} (folder:PATH needs a folder of images)")
+    files = find_images(root)
+    stamp = []
+    for file in files:
+        try:
+            st = file.stat()
+            stamp.append((str(file), st.st_size, st.st_mtime_ns))
+        except OSError:  # a broken link: unreadable, as the loader will find
+            stamp.append((str(file), -1, -1))
+    key = tuple(stamp)
+    if key not in _content_hashes:
+        h = hashlib.sha256()
+        for file, (_, size, _) in zip(files, stamp):
+            h.update(f"{file.relative_to(root).as_posix()}:{size};".encode())
+            h.update(_file_sha256(file).encode())
+        _content_hashes[key] = h.hexdigest()
+    return _content_hashes[key]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:  # no permission, a broken link: the loader skips the file and names it
+        return "unreadable"
+    return h.hexdigest()

@@ -7,16 +7,14 @@ polynomial kernel; IS 10 splits; precision/recall with k = 3 neighbours (Kynkaan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ganforge.errors import GanforgeError
-
-if TYPE_CHECKING:
-    from ganforge.metrics.registry import MetricInputs
+from ganforge.metrics.registry import MetricInputs, register_metric
 
 SEED = 2020  # torch-fidelity's default rng_seed, so numbers match its CLI
 
 
+@register_metric("fid", features="inception", needs_real=True, lower_is_better=True, keys=("fid",),
+                 summary="Frechet Inception Distance", default=True)
 def fid(x: MetricInputs) -> dict[str, float]:
     from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 
@@ -24,6 +22,8 @@ def fid(x: MetricInputs) -> dict[str, float]:
     return {"fid": fid_statistics_to_metric(fake, real, verbose=False)[KEY_METRIC_FID]}
 
 
+@register_metric("kid", features="inception", needs_real=True, lower_is_better=True, keys=("kid_mean", "kid_std"),
+                 summary="Kernel Inception Distance", default=True)
 def kid(x: MetricInputs) -> dict[str, float]:
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
@@ -38,6 +38,8 @@ def kid(x: MetricInputs) -> dict[str, float]:
             "kid_subset_size": subset}
 
 
+@register_metric("is", features="inception-logits", needs_real=False, lower_is_better=False,
+                 keys=("is_mean", "is_std"), summary="Inception Score", default=True)
 def inception_score(x: MetricInputs) -> dict[str, float]:
     from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 
@@ -48,6 +50,8 @@ def inception_score(x: MetricInputs) -> dict[str, float]:
     return {"is_mean": out[KEY_METRIC_ISC_MEAN], "is_std": out[KEY_METRIC_ISC_STD]}
 
 
+@register_metric("pr", features="inception", needs_real=True, lower_is_better=False, keys=("precision", "recall"),
+                 summary="precision/recall, k=3 (Kynkaanniemi et al.)", default=True)
 def precision_recall(x: MetricInputs) -> dict[str, float]:
     from torch_fidelity.metric_prc import (
         KEY_METRIC_F_SCORE,

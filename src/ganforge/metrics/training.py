@@ -12,8 +12,8 @@ from collections.abc import Callable
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics import inception as inc
-from ganforge.metrics.evaluate import Evaluation
+from ganforge.metrics.evaluate import resolve_weights
+from ganforge.metrics.evaluation import Evaluation
 from ganforge.metrics.registry import METRICS, check_applicable, parse_metric_names
 
 GenerateFn = Callable[[int, int, torch.Tensor | None], torch.Tensor]  # (n, seed, labels) -> uint8 N x C x H x W
@@ -63,9 +63,7 @@ def make_training_evaluator(
         raise GanforgeError(f"training metric {metric!r}: give exactly one metric name")
     chosen = METRICS[names[0]]
     check_applicable(chosen, dataset=dataset, conditional=False)
-    weights = inc.resolve_inception_weights(inception_weights, log=log) if chosen.inception else None
-    if chosen.name == "is" and weights is not None and not weights.has_logits:
-        raise GanforgeError(inc.inception_score_unavailable_message(weights))
+    weights = resolve_weights([chosen], inception_weights, log=log)
     evaluation = Evaluation(names, dataset=dataset, data_dir=data_dir, split=split, image_shape=image_shape,
                             device=device, n=n, weights=weights, log=log, progress=False,
                             report_timings=False)
