@@ -30,6 +30,15 @@ RESUME_TO = {"conditional": 10, "mlp-sgd-separate": 10, "ema-r1-augment": 10, "s
              "resnet-gp-nsteps": 6}
 
 
+@pytest.fixture(autouse=True)
+def _recorded_threads():
+    """The records were made with two threads, and the sums of a matrix product depend on the thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+    torch.set_num_threads(before)
+
+
 def machine_key() -> str:
     return (f"torch {torch.__version__.split('+')[0]}, {torch.backends.cpu.get_cpu_capability()}, "
             f"onednn {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}, {torch.get_num_threads()} threads")
@@ -48,8 +57,9 @@ def sample(run: Path, out: Path, *args: str) -> np.ndarray:
 def close_enough(got: np.ndarray, want: np.ndarray) -> None:
     """uint8 images from the same weights on another instruction set: a few pixels may round the other way."""
     diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
-    # Measured between AVX-512 and AVX2 dispatch after a resume: at most 1 level, 2.6% of the pixels.
-    assert diff.max() <= 3 and diff.mean() < 0.1, (diff.max(), diff.mean())
+    # Rounding moves a resumed run's samples by at most 1 level, 0.03-0.15 on average (AVX-512 against AVX2,
+    # two threads against one); four more training steps move them by 1.9-17.9 on average, 5-70 at most.
+    assert diff.max() <= 4 and diff.mean() < 0.5, (diff.max(), diff.mean())
 
 
 @pytest.mark.parametrize("name", sorted(RESUME_TO))

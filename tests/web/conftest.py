@@ -18,9 +18,13 @@ def train_tiny(tmp_path_factory, preset: str, name: str) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANFORGE_OFFLINE", "1")
         mp.setenv("GANFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        threads = torch.get_num_threads()
         torch.set_num_threads(1)
-        ganforge.Trainer(ganforge.TrainConfig(preset=preset, dataset="mnist-sample", steps=2, batch_size=8,
-                                              extra={"width": 8}, out=str(out), progress=False)).train()
+        try:
+            ganforge.Trainer(ganforge.TrainConfig(preset=preset, dataset="mnist-sample", steps=2, batch_size=8,
+                                                  extra={"width": 8}, out=str(out), progress=False)).train()
+        finally:
+            torch.set_num_threads(threads)  # the tests that run after these fixtures see the usual threads
     return out
 
 
