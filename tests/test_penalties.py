@@ -71,3 +71,40 @@ def test_spectral_norm_reaches_convs_and_transposed_convs():
     apply_spectral_norm(m)
     wrapped = [name for name, _ in m.named_modules() if name.endswith("parametrizations")]
     assert wrapped == ["0.parametrizations", "1.parametrizations", "3.parametrizations"]
+
+
+def test_r2_of_a_linear_d_is_the_squared_weight_norm_at_any_fake():
+    from ganforge.penalties import r2_penalty
+
+    d = linear_d(torch.tensor([3.0, 4.0, 0.0, 0.0]))
+    assert r2_penalty(d, torch.randn(5, 1, 2, 2)).item() == pytest.approx(25.0)
+
+
+def test_r2_of_a_quadratic_d_reads_the_fakes_not_the_reals():
+    from ganforge.penalties import r2_penalty
+
+    class Quadratic(nn.Module):  # D(x) = sum x^2: grad 2x, |grad|^2 = 4 |x|^2
+        def forward(self, x):
+            return x.flatten(1).pow(2).sum(1)
+
+    fake = torch.tensor([[1.0, 2.0], [0.0, 3.0]])
+    assert r2_penalty(Quadratic(), fake).item() == pytest.approx(4 * (5.0 + 9.0) / 2)
+    assert r1_penalty(Quadratic(), fake).item() == r2_penalty(Quadratic(), fake).item()  # one formula, two places
+
+
+def test_penalty_entries_weigh_their_terms_as_the_papers_do():
+    from types import SimpleNamespace
+
+    from ganforge.penalties import PENALTIES, PenaltyInputs, active_penalties, d_penalty
+
+    assert list(PENALTIES) == ["r1", "r2", "gp"]
+    d = linear_d(torch.tensor([3.0, 4.0, 0.0, 0.0]))  # every gradient norm is 5
+    cfg = SimpleNamespace(r1_gamma=2.0, r1_every=4, r2_gamma=0.5, gp_weight=10.0)
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    inputs = PenaltyInputs(cfg, d, real, fake, 0, torch.Generator().manual_seed(0))
+    # R1 gamma/2 * every * 25 on a lazy step, R2 gamma/2 * 25, GP weight * (5 - 1)^2
+    assert d_penalty(active_penalties(cfg), inputs).item() == pytest.approx(1.0 * 4 * 25 + 0.25 * 25 + 10 * 16)
+    skip = PenaltyInputs(cfg, d, real, fake, 1, torch.Generator().manual_seed(0))  # R1 waits for step 4
+    assert d_penalty(active_penalties(cfg), skip).item() == pytest.approx(0.25 * 25 + 10 * 16)
+    none = SimpleNamespace(r1_gamma=0.0, r1_every=1, r2_gamma=0.0, gp_weight=0.0)
+    assert active_penalties(none) == [] and d_penalty([], inputs) == 0.0

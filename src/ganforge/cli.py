@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
 from .argtypes import OneLineParser, non_negative_int, positive_int
 from .config import Check, TrainConfig, read_config_file, specs
 from .config import spec as field_spec
@@ -15,6 +14,7 @@ from .errors import GanforgeError
 from .export import add_export_parser
 from .metrics.commands import add_eval_parser, add_evaluator_parser
 from .report import add_report_parser
+from .version import __version__
 from .web.server import add_serve_parser
 
 # Flags of `train` that are not config fields.

@@ -5,6 +5,7 @@
 >>> g = ganforge.Generator.from_pretrained("my-digits")   # or a Hub repo id, "user/my-digits"
 """
 
-from .run.pretrained import Generator, is_pretrained_folder, load_pretrained, model_card, save_pretrained
+from .run.model import Generator, load_pretrained
+from .run.pretrained import is_pretrained_folder, model_card, save_pretrained
 
 __all__ = ["Generator", "is_pretrained_folder", "load_pretrained", "model_card", "save_pretrained"]

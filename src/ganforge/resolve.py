@@ -112,6 +112,8 @@ def resume_request(cfg: RunConfig, **changes: Any) -> TrainConfig:
     changes = {k: v for k, v in changes.items() if v is not None}
     if "steps" in changes or "epochs" in changes:
         values["steps"] = values["epochs"] = None
+    elif cfg.epochs is not None:  # a length in epochs is counted in steps again from the data
+        values["steps"] = None
     values.update(changes)
     return TrainConfig(**values)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..models.dcgan import SmallDCGANDiscriminator, SmallDCGANGenerator
-from . import Preset, d_channels, register_preset
+from .registry import Preset, d_channels, register_preset
 
 SOURCE = "Radford et al. 2016 (DCGAN) at reduced width, faster learning rate, EMA generator"
 # Tuned for minutes on 2 CPU cores: half width (4x fewer FLOPs than width 64) buys 2.7x more steps, and

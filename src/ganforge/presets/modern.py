@@ -6,7 +6,7 @@ these presets are for a GPU, or for patient CPU runs."""
 from __future__ import annotations
 
 from ..models.resnet import ResNetDiscriminator, ResNetGenerator
-from . import Preset, d_channels, register_preset
+from .registry import Preset, d_channels, register_preset
 
 MODERN = {"optimizer": "adam", "betas": (0.0, 0.9), "loss": "hinge", "d_update": "sum", "d_steps": 1,
           "g_eval_for_d": False, "init": "torch", "spectral_norm": "d", "ema_kimg": 10.0,

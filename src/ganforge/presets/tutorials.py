@@ -10,7 +10,7 @@ from ..models.dcgan import (
     TutorialDCGAN64Generator,
 )
 from ..models.mlp import MLPDiscriminator, MLPGenerator
-from . import Preset, d_channels, register_preset
+from .registry import Preset, d_channels, register_preset
 
 # Keras tutorials: BCE, Keras initialisers and BatchNorm, the tutorials' own update loops.
 KERAS = {"loss": "bce", "init": "keras", "d_steps": 1}

@@ -24,8 +24,8 @@ from .folder import (
     read_config,
     read_log,
 )
-from .model import Run, load_run_folder
-from .pretrained import Generator, is_pretrained_folder, load_pretrained, save_pretrained
+from .model import Generator, Run, load_pretrained, load_run_folder
+from .pretrained import is_pretrained_folder, save_pretrained
 
 
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import nn
 
 from ..checkpoint import Checkpoint
@@ -15,7 +18,9 @@ from ..errors import GanforgeError
 from ..images import to_pil, to_uint8
 from ..models.conditional import call, num_classes_of
 from ..presets import Preset, build_generator, get_preset
-from .folder import checkpoint_path, read_config
+from .folder import checkpoint_path, config_from_dict
+from .folder import read_config as read_run_config
+from .pretrained import CONFIG_FILE, MODEL_FILE, read_config, resolve_folder, save_pretrained
 
 _LABEL_STREAM = 7_919  # offset of the seed for drawn classes, so they do not track the latents
 
@@ -133,15 +138,13 @@ class Run:
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the sampling generator as a shareable folder (config.json, model.safetensors, README.md)
         that ``ganforge.Generator.from_pretrained`` loads; see ``ganforge.run.pretrained``."""
-        from .pretrained import save_pretrained
-
         return save_pretrained(self, path)
 
 
 def load_run_folder(path: Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
     """A run folder's sampling generator (in inference mode) from its ``last`` (or named) checkpoint: the
     EMA of G when the run kept one (it samples better), else G."""
-    config = read_config(path)
+    config = read_run_config(path)
     ckpt_path = checkpoint_path(path, checkpoint)
     if not ckpt_path.is_file():
         raise GanforgeError(f"run '{path}' has no '{checkpoint}' checkpoint ({ckpt_path} is missing)")
@@ -152,3 +155,36 @@ def load_run_folder(path: Path, *, checkpoint: str = "last", device: str | None 
     ckpt.load_module("G_ema" if config.ema_kimg else "G", g)
     g.to(dev).eval()
     return Run(path, config, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)
+
+
+class Generator(Run):
+    """A generator loaded from a pretrained folder (or Hub repo): everything a :class:`Run` offers for
+    sampling (``generate``, ``sample_pil``, ``num_classes``...), without the training files."""
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str], *, device: str | None = None) -> Generator:
+        return load_pretrained(path_or_repo_id, device=device)
+
+
+def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | None = None) -> Generator:
+    """Load a pretrained folder, or download a Hub repo id first; the generator is in inference mode."""
+    path = resolve_folder(path_or_repo_id)
+    config = read_config(path)
+    if not isinstance(config.get("train_config"), dict):
+        raise GanforgeError(f"'{path / CONFIG_FILE}' has no 'train_config' table; "
+                            f"it is not a ganforge pretrained folder")
+    train_config = config_from_dict(config["train_config"], source=str(path / CONFIG_FILE))
+    dev = resolve_device(device)
+    generator = build_generator(train_config, dev)
+    try:
+        state = load_file(str(path / MODEL_FILE))
+    except (SafetensorError, OSError) as e:
+        raise GanforgeError(f"'{path / MODEL_FILE}' is not a readable safetensors file ({e})") from None
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        lines = str(e).splitlines()
+        raise GanforgeError(f"'{path / MODEL_FILE}' does not fit preset {train_config.preset!r} "
+                            f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
+    generator.to(dev).eval()
+    return Generator(path, train_config, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)

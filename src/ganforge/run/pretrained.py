@@ -24,17 +24,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ..device import resolve_device
 from ..errors import GanforgeError
 from ..fileio import atomic_path, atomic_write_text
 from ..images import save_grid
-from ..presets import build_generator
 from ..version import __version__
-from .folder import config_from_dict
-from .model import Run
 
 FORMAT = "ganforge-generator"
 FORMAT_VERSION = 1
@@ -47,21 +42,12 @@ _PRIVATE_FIELDS = ("data_dir", "out")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class Generator(Run):
-    """A generator loaded from a pretrained folder (or Hub repo): everything a :class:`Run` offers for
-    sampling (``generate``, ``sample_pil``, ``num_classes``...), without the training files."""
-
-    @classmethod
-    def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str], *, device: str | None = None) -> Generator:
-        return load_pretrained(path_or_repo_id, device=device)
-
-
 def is_pretrained_folder(path: str | os.PathLike[str]) -> bool:
     path = Path(path)
     return (path / MODEL_FILE).is_file() and (path / CONFIG_FILE).is_file()
 
 
-def save_pretrained(run: Run, path: str | os.PathLike[str]) -> Path:
+def save_pretrained(run: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``run``'s sampling generator as a pretrained folder at ``path``; returns the folder."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -82,31 +68,7 @@ def save_pretrained(run: Run, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | None = None) -> Generator:
-    """Load a pretrained folder, or download a Hub repo id first; the generator is in inference mode."""
-    path = _resolve(path_or_repo_id)
-    config = _read_config(path)
-    if not isinstance(config.get("train_config"), dict):
-        raise GanforgeError(f"'{path / CONFIG_FILE}' has no 'train_config' table; "
-                            f"it is not a ganforge pretrained folder")
-    train_config = config_from_dict(config["train_config"], source=str(path / CONFIG_FILE))
-    dev = resolve_device(device)
-    generator = build_generator(train_config, dev)
-    try:
-        state = load_file(str(path / MODEL_FILE))
-    except (SafetensorError, OSError) as e:
-        raise GanforgeError(f"'{path / MODEL_FILE}' is not a readable safetensors file ({e})") from None
-    try:
-        generator.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        lines = str(e).splitlines()
-        raise GanforgeError(f"'{path / MODEL_FILE}' does not fit preset {train_config.preset!r} "
-                            f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
-    generator.to(dev).eval()
-    return Generator(path, train_config, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)
-
-
-def _read_config(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
     try:
         config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -120,7 +82,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
-def _resolve(path_or_repo_id: str | os.PathLike[str]) -> Path:
+def resolve_folder(path_or_repo_id: str | os.PathLike[str]) -> Path:
     """The local folder for a path or a Hub repo id (downloaded into the Hub cache)."""
     path = Path(path_or_repo_id).expanduser()
     if path.is_dir():

@@ -21,9 +21,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
-from .. import __version__
 from ..errors import GanforgeError
 from ..images import grid_image, to_pil
+from ..version import __version__
 from .limits import MAX_FRAMES, MAX_IMAGES, MAX_PIXELS, MAX_SEED, RequestLimits
 from .runs import RunLike, ServedRun, serve_runs
 

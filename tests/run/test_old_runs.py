@@ -24,7 +24,7 @@ from safetensors import safe_open
 
 from ganforge.cli import main
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs-0.1.0"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs-0.1.0"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 RESUME_TO = {"conditional": 10, "mlp-sgd-separate": 10, "ema-r1-augment": 10, "simultaneous": 10,
              "resnet-gp-nsteps": 6}
