@@ -43,7 +43,7 @@ DEFAULT_DATASET = "mnist"
 MAX_SEED = 2**32 - 1
 CONFIG_VERSION = 2  # config.json's layout; 1 (no version key) is read through ganforge.run.migrate
 OPTIMIZERS = ("adam", "sgd")
-G_NOISE = ("fresh", "reuse")
+G_NOISE = ("fresh", "reuse", "same")
 ACCEL = ("auto", "off")
 
 
@@ -190,7 +190,8 @@ class RunConfig:
     d_steps: int = opt(int, "D updates per G update", POSITIVE_INT, default=1)
     g_eval_for_d: bool = opt(bool, "make D's fakes with G in inference mode (Keras predict())", BOOL, default=False,
                              flag=False)
-    g_noise: str = opt(str, "G's step on fresh noise, or reuse the D step's (the Keras MLP-Adam loop)",
+    g_noise: str = opt(str, "G's step on fresh noise; on the D step's noise, G run again (reuse, the Keras MLP-Adam "
+                            "loop); or on the D step's very fakes, one G forward (same, PyTorch's DCGAN example)",
                        one_of(G_NOISE), default="fresh")
     ema_kimg: float = opt(float, "half-life of the EMA of G's weights in thousands of images (0 = off); sampling "
                                  "uses the EMA when on", NON_NEGATIVE, default=0.0)

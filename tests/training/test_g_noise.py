@@ -78,8 +78,8 @@ def test_shared_forward_trains_exactly_as_a_recomputed_one(tmp_path):
 
 
 def test_bad_g_noise_is_refused_naming_the_value():
-    with pytest.raises(GanforgeError, match="g_noise must be one of fresh, reuse; got 'same'"):
-        TrainConfig.from_dict({"g_noise": "same"})
+    with pytest.raises(GanforgeError, match="g_noise must be one of fresh, reuse, same; got .twice."):
+        TrainConfig.from_dict({"g_noise": "twice"})
 
 
 def test_a_run_from_before_g_noise_resumes_with_the_fresh_noise_it_trained_with(tmp_path):
@@ -94,3 +94,17 @@ def test_a_run_from_before_g_noise_resumes_with_the_fresh_noise_it_trained_with(
     del data["g_noise"], data["config_version"]  # as a version without the field wrote it
     config.write_text(json.dumps(data))
     assert Trainer.resume(tmp_path / "old", steps=3, log=lambda *a: None).cfg.g_noise == "fresh"
+
+
+def test_same_trains_g_on_the_d_steps_very_fakes_with_one_forward(tmp_path):
+    # PyTorch's DCGAN example: fake = netG(noise); D on fake.detach(); G on netD(fake): one G forward per step,
+    # so G's BatchNorm statistics move once, where "reuse" runs G again on the same noise.
+    t = _trainer(tmp_path, "same", preset="dcgan-28-fast", extra={"width": 4}, g_noise="same")
+    assert t.gan.g_forward_shareable()
+    seen = _spy_g(t)
+    t.train_step()
+    assert len(seen) == 1
+    again = _trainer(tmp_path, "reuse", preset="dcgan-28-fast", extra={"width": 4}, g_noise="reuse")
+    seen = _spy_g(again)
+    again.train_step()
+    assert len(seen) == 2

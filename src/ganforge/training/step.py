@@ -47,12 +47,13 @@ class GANStep:
         self.params = {"G": [p for p in G.parameters() if p.requires_grad],
                        "D": [p for p in D.parameters() if p.requires_grad]}
         self.batch = cfg.batch_size // ctx.world  # this process's share of the batch
-        self.d_steps, self.reuse_noise = cfg.d_steps, cfg.g_noise == "reuse"
+        self.d_steps, self.reuse_noise = cfg.d_steps, cfg.g_noise in ("reuse", "same")
         self.index = 0
         # With g_noise "reuse", the D step's G forward serves the G step too when recomputing it would
-        # give the same numbers: no BatchNorm statistics, spectral-norm vectors (buffers) or dropout.
-        self._g_shareable = (not any(True for _ in G.buffers())
-                             and not any(isinstance(m, nn.Dropout) for m in G.modules()))
+        # give the same numbers: no BatchNorm statistics, spectral-norm vectors (buffers) or dropout. With
+        # "same" it always does: G's statistics move once per step, as in PyTorch's DCGAN example.
+        self._g_shareable = cfg.g_noise == "same" or (not any(True for _ in G.buffers())
+                                                      and not any(isinstance(m, nn.Dropout) for m in G.modules()))
         # Divergence guard: 1 when the update in progress has a non-finite loss or gradient.
         self._found_inf = torch.zeros((), device=device)
         self.step_bad = torch.zeros((), device=device)  # this step had a skipped update
