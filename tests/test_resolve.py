@@ -7,7 +7,6 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from ganforge import GanforgeError, RunConfig, TrainConfig, Trainer
 from ganforge.config import REQUIRED, specs
