@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from ..config import DEFAULT_PRESET, RunConfig
 from ..errors import GanforgeError
 from ..models.conditional import num_classes_of
 from ..models.layers import init_weights
 from ..penalties import apply_spectral_norm
 
 Builder = Callable[[RunConfig], nn.Module]
-QUALITY_FILE = Path(__file__).resolve().parent / "quality.json"
+# The families in the order `ganforge presets` lists them: the lean DCGANs for CPUs (the default among them),
+# the tutorial models as written, the modern recipes for GPUs.
+FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras and TensorFlow tutorials as written",
+            "modern": "modern recipes (SNGAN-style ResNets) for a GPU"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Preset:
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where the recipe comes from
     purpose: str = ""  # a few words for the presets table
+    family: str = ""  # a key of FAMILIES: where the preset stands in the list
     resolutions: tuple[int, ...] = ()  # sides the architecture can make; () means only image_shape's
     channel_options: tuple[int, ...] = ()  # channel counts it can make; () means only image_shape's
 
@@ -54,6 +56,8 @@ PRESETS: dict[str, Preset] = {}
 def register_preset(preset: Preset) -> Preset:
     if preset.name in PRESETS:
         raise ValueError(f"preset {preset.name!r} is registered twice")
+    if preset.family not in FAMILIES:
+        raise ValueError(f"preset {preset.name!r}: family {preset.family!r} is not one of {', '.join(FAMILIES)}")
     PRESETS[preset.name] = preset
     return preset
 
@@ -62,7 +66,14 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise GanforgeError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise GanforgeError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}") from None
+
+
+def preset_names() -> list[str]:
+    """Every preset in the order a person reads them: family by family (``FAMILIES``), the default first,
+    then by name; the same order whatever registered them first."""
+    families = list(FAMILIES)
+    return sorted(PRESETS, key=lambda n: (families.index(PRESETS[n].family), n != DEFAULT_PRESET, n))
 
 
 def conditional_presets() -> list[str]:
@@ -112,12 +123,3 @@ def build_generator(cfg: RunConfig, device: torch.device | None = None) -> nn.Mo
         apply_spectral_norm(g)
     _accelerate(cfg, device, g)
     return g
-
-
-def measured_quality() -> dict[str, dict[str, Any]]:
-    """What ``bench/preset_quality.py`` measured for each preset (``quality.json``); {} when absent."""
-    try:
-        return json.loads(QUALITY_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-
