@@ -73,6 +73,7 @@ BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "precision": not_in({"fp32", "bf16"}), "compile": not_in({"auto", "none", "default", "reduce-overhead",
                                                               "max-autotune"}),
     "channels_last": not_in({"auto", "on", "off"}), "max_bad_steps": NON_POSITIVE, "out": EMPTY,
+    "accel": st.from_regex(r"\A[0-9xyz, ]{0,6}\Z"),  # never a trick's name, nor auto or off
     "log_every": NON_POSITIVE, "grid_every": NON_POSITIVE, "grid_size": NON_POSITIVE,
     "checkpoint_every": NON_POSITIVE, "eval_every": NON_POSITIVE, "eval_metric": EMPTY, "eval_n": NON_POSITIVE,
     "logger": not_in(LOGGERS), "progress": None,

@@ -20,7 +20,7 @@ from .web.server import add_serve_parser
 # CLI flag -> config field, for every field that `train` can set.
 _TRAIN_FIELDS = ["preset", "dataset", "data_dir", "steps", "epochs", "batch_size", "z_dim", "optimizer",
                  "lr_g", "lr_d", "betas", "momentum", "loss", "d_update", "d_steps", "g_noise", "seed", "device",
-                 "precision", "compile", "channels_last", "max_bad_steps",
+                 "precision", "compile", "channels_last", "accel", "max_bad_steps",
                  "out", "log_every", "grid_every", "grid_size", "checkpoint_every", "init", "ema_kimg", "eval_every",
                  "eval_metric", "eval_n", "r1_gamma", "r1_every", "gp_weight", "spectral_norm", "augment",
                  "lr_schedule", "lr_decay_steps", "pack", "logger", "conditional"]
@@ -71,6 +71,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="torch.compile mode for G and D (default auto: on GPUs only)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"],
                    help="NHWC memory layout for convolutions (default auto: on for conv nets)")
+    p.add_argument("--accel", help="CPU speed tricks: auto (default: where they win on this CPU), off, or a comma "
+                                   "list of fourier, col2im, fast_dropout, shared_backward, allocator")
     p.add_argument("--max-bad-steps", type=positive_int,
                    help="stop after this many steps in a row with a NaN/Inf loss or gradient (default 20)")
     p.add_argument("--out", help="run folder (default runs/PRESET-DATASET-TIME)")

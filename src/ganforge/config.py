@@ -54,10 +54,11 @@ class TrainConfig:
     pack: int | None = None  # PacGAN: D judges this many samples at once, stacked on channels (None/1 = off)
     seed: int = 0
     device: str = "auto"
-    # Speed (performance.py): none changes the maths except precision "bf16".
+    # Speed (accel/): none changes the maths except precision "bf16" (and accel's fast_dropout: another stream).
     precision: str | None = None  # "fp32" (default) or "bf16" (autocast of the forward passes)
     compile: str | None = None  # torch.compile mode; "auto" (default) compiles on GPUs only, "none" never
     channels_last: str | None = None  # NHWC convolutions: "auto" (default: on for conv nets), "on", "off"
+    accel: str | None = None  # CPU speed tricks: "auto" (default: where they win), "off", or a comma list of them
     max_bad_steps: int = 20  # divergence guard: stop after this many steps in a row with NaN/Inf
     out: str | None = None
     log_every: int = 50
@@ -207,6 +208,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "loss": str, "d_update": str, "d_steps": int, "g_eval_for_d": bool, "g_noise": str, "init": str, "ema_kimg": float,
     "r1_gamma": float, "r1_every": int, "gp_weight": float, "spectral_norm": str, "augment": str, "lr_schedule": str,
     "lr_decay_steps": int, "pack": int, "seed": int, "precision": str, "compile": str, "channels_last": str,
+    "accel": str,
     "max_bad_steps": int,
     "device": str, "out": str, "log_every": int, "grid_every": int, "grid_size": int,
     "checkpoint_every": int, "eval_every": int, "eval_metric": str, "eval_n": int, "progress": bool, "logger": str,
@@ -311,6 +313,12 @@ def _logger(name: str, v: Any) -> None:
     check_logger_name(v)
 
 
+def _accel(name: str, v: Any) -> None:
+    from .accel import check_setting
+
+    check_setting(v)
+
+
 def _bool(name: str, v: Any) -> None:
     if not isinstance(v, bool):
         raise GanforgeError(f"{name} must be true or false, got {v!r}")
@@ -334,7 +342,7 @@ _CHECKS = {
     "lr_schedule": _one_of("constant", "linear", "cosine"), "lr_decay_steps": _positive_int, "pack": _positive_int,
     "seed": _seed, "device": _device, "precision": _one_of("fp32", "bf16"),
     "compile": _one_of("auto", "none", "default", "reduce-overhead", "max-autotune"),
-    "channels_last": _one_of("auto", "on", "off"), "max_bad_steps": _positive_int,
+    "channels_last": _one_of("auto", "on", "off"), "accel": _accel, "max_bad_steps": _positive_int,
     "out": _string, "log_every": _positive_int, "grid_every": _positive_int,
     "grid_size": _positive_int, "checkpoint_every": _positive_int, "eval_every": _positive_int,
     "eval_metric": _string, "eval_n": _positive_int, "logger": _logger,

@@ -27,13 +27,13 @@ from typing import Any
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from . import __version__, accel
 from .config import TrainConfig
 from .errors import GanforgeError
 from .fileio import atomic_path, atomic_write_text
 from .images import save_grid
 from .presets import get_preset
-from .run import Run
+from .run import Run, sampling_plan
 from .training import build_models, resolve_device
 
 FORMAT = "ganforge-generator"
@@ -105,6 +105,7 @@ def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | No
                             f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
     dev = resolve_device(device or "auto")
     generator.to(dev).eval()
+    accel.apply(sampling_plan(train_config, dev), generator)
     return Generator(path, train_config, preset, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import nn
 
+from . import accel
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .errors import GanforgeError
@@ -133,6 +135,12 @@ class Run:
         return save_pretrained(self, path)
 
 
+def sampling_plan(config: TrainConfig, device: torch.device) -> accel.AccelPlan:
+    """The run's accel setting for sampling on ``device``, without the allocator's process-wide setting
+    (a sampling or serving process has no training steps to keep memory for)."""
+    return dataclasses.replace(accel.plan(config.accel or "auto", device), allocator=False)
+
+
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
     """Load a run folder's generator (in inference mode) from its ``last`` (or named) checkpoint."""
     path = Path(path)
@@ -155,4 +163,5 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None =
     # The EMA generator, when the run kept one, is the better sampler.
     ckpt.load_module("G_ema" if ckpt.has("G_ema") else "G", g)
     g.to(dev).eval()
+    accel.apply(sampling_plan(config, dev), g)
     return Run(path, config, preset, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)
