@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import accel
 from ..config import DEFAULT_PRESET, RunConfig
 from ..errors import GanforgeError
 from ..models.conditional import num_classes_of
@@ -92,10 +94,14 @@ def _check_conditional(cfg: RunConfig, *nets: nn.Module) -> None:
                             f"{', '.join(conditional_presets())}")
 
 
-def _accelerate(cfg: RunConfig, device: torch.device | None, *nets: nn.Module) -> None:
+def _accelerate(cfg: RunConfig, device: torch.device | None, *nets: nn.Module, training: bool) -> None:
     """Switch in the speed tricks ``cfg.accel`` allows on ``device`` (``ganforge.accel``): the one place
-    where they meet the models, whoever builds them (training, sampling, export)."""
-    # TODO(merge): accel.apply(accel.plan(cfg.accel, device), *nets)
+    where they meet the models, whoever builds them (training, sampling). Without a device the networks
+    stay plain (built to be inspected); only training sets the process-wide allocator."""
+    if device is None:
+        return
+    plan = accel.plan(cfg.accel, device)
+    accel.apply(plan if training else dataclasses.replace(plan, allocator=False), *nets)
 
 
 def build_models(cfg: RunConfig, device: torch.device | None = None) -> tuple[nn.Module, nn.Module]:
@@ -110,7 +116,7 @@ def build_models(cfg: RunConfig, device: torch.device | None = None) -> tuple[nn
         apply_spectral_norm(d)
     if cfg.spectral_norm == "gd":
         apply_spectral_norm(g)
-    _accelerate(cfg, device, g, d)
+    _accelerate(cfg, device, g, d, training=True)
     return g, d
 
 
@@ -121,5 +127,5 @@ def build_generator(cfg: RunConfig, device: torch.device | None = None) -> nn.Mo
     init_weights(g, cfg.init)
     if cfg.spectral_norm == "gd":
         apply_spectral_norm(g)
-    _accelerate(cfg, device, g)
+    _accelerate(cfg, device, g, training=False)
     return g
