@@ -17,7 +17,14 @@ import torch
 from torch import nn
 
 from .. import accel
-from ..accel.settings import compiled, fused_supported, use_channels_last, use_compile, with_precision
+from ..accel.settings import (
+    compiled,
+    fused_supported,
+    native_bf16,
+    use_channels_last,
+    use_compile,
+    with_precision,
+)
 from ..accel.shared_backward import backward_both, batch_independent
 from ..augment import parse_augment
 from ..config import DEFAULT_DATASET, RunConfig, TrainConfig
@@ -93,6 +100,9 @@ def build(request: TrainConfig, *, run_dir: str | Path | None, log: Log, resumin
     opt_g = _optimizer(cfg, G.parameters(), cfg.lr_g, device)
     opt_d = _optimizer(cfg, D.parameters(), cfg.lr_d, device)
     # What the step calls: the same modules, compiled and under autocast when asked for.
+    if cfg.precision == "bf16" and not native_bf16(device):
+        log(f"note: {device.type} has no native bf16 arithmetic (AVX512_BF16 or AMX on x86); bf16 is emulated "
+            f"and slower than fp32 here")
     mode = use_compile(cfg.compile, device)
     G_run = with_precision(compiled(G, mode), cfg.precision, device)
     D_run = with_precision(compiled(D, mode), cfg.precision, device)
