@@ -21,7 +21,8 @@ LEAN = {"generator": lambda c: SmallDCGANGenerator(c.z_dim, channels=c.channels,
 register_preset(Preset(
     "dcgan-28-fast",
     "the default: a lean DCGAN (4x4 kernels, 32/64 channels, EMA of G), recognisable digits in minutes on a CPU",
-    (1, 28, 28), **LEAN, defaults=FAST, source=SOURCE, purpose="the default: digits in minutes on a CPU"))
+    (1, 28, 28), **LEAN, defaults=FAST, source=SOURCE, purpose="the default: digits in minutes on a CPU",
+    cpu_default=True))
 
 register_preset(Preset(
     "dcgan-28-cond",
