@@ -55,7 +55,8 @@ OUT_OF_UNIT = st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1.0), 
 EMPTY = st.just("")
 BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "preset": EMPTY, "dataset": EMPTY, "channels": st.integers().filter(lambda v: v not in (1, 3)),
-    "resolution": NON_POSITIVE, "fit": not_in({"crop", "resize"}), "mirror": None, "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
+    "resolution": NON_POSITIVE, "fit": not_in({"crop", "resize"}), "mirror": None,
+    "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
     "r2_gamma": BAD_NON_NEGATIVE_FLOAT, "accel": st.from_regex(r"\A[0-9xyz]{1,6}\Z"),
     "data_dir": EMPTY, "steps": NON_POSITIVE, "epochs": NON_POSITIVE,
     "batch_size": NON_POSITIVE, "z_dim": NON_POSITIVE, "conditional": None, "optimizer": not_in({"adam", "sgd"}),
