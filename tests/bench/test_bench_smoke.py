@@ -145,3 +145,15 @@ def test_gpu_quality_script_dry_runs_on_the_cpu(tmp_path):
     assert (config["preset"], config["steps"], config["lr_schedule"], config["lr_decay_steps"]) == (
         "dcgan-28-cond-wide", 8, "linear", 4)
     assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 8
+
+
+def test_folder_data_prints_a_row_per_folder(tmp_path):
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from helpers import shapes_folder
+
+    shapes_folder(tmp_path / "shapes", 12, (20, 20))
+    r = subprocess.run([sys.executable, str(BENCH / "folder_data.py"), str(tmp_path / "shapes"), "--size", "16",
+                        "--batch-size", "4", "--batches", "2", "--workers", "1"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "| shapes | 12 |" in r.stdout and r.stdout.count("img/s") == 2

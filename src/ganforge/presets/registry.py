@@ -37,6 +37,9 @@ class Preset:
     family: str = ""  # a key of FAMILIES: where the preset stands in the list
     resolutions: tuple[int, ...] = ()  # sides the architecture can make; () means only image_shape's
     channel_options: tuple[int, ...] = ()  # channel counts it can make; () means only image_shape's
+    # A choice for a folder of images given without --preset (resolve.choose_preset): the lean recipe for
+    # its image shape, trained in minutes on a CPU.
+    cpu_default: bool = False
 
     @property
     def supported_resolutions(self) -> tuple[int, ...]:

@@ -65,6 +65,7 @@ class Trainer:
             self.evaluator = make_training_evaluator(
                 self.cfg.eval_metric, dataset=self.cfg.dataset, data_dir=self.cfg.data_dir, device=self.device,
                 n=self.cfg.eval_n, image_shape=(self.cfg.channels, self.cfg.resolution, self.cfg.resolution),
+                fit=self.cfg.fit,
                 seed=self.cfg.seed, num_classes=self.cfg.num_classes, log=self.log)
         self.best: float | None = None  # best value of the eval metric so far
         self.last_eval: dict[str, float] = {}
@@ -243,6 +244,7 @@ class Trainer:
                             self.save_checkpoint()
                         break
         finally:
+            self.sampler.close()  # a streamed folder's worker processes end with the loop, however it ends
             bar.close()
             self.logger.close()
             self.logger = TrainingLogger()

@@ -24,7 +24,7 @@ from ..penalties import Penalty, PenaltyInputs, d_penalty
 from ..schedule import lr_factor
 from ..updates import UpdateRule
 from .distributed import Context, average_gradients
-from .sampler import BatchSampler
+from .sampler import Sampler
 
 Tensor = torch.Tensor
 Labels = Tensor | None
@@ -38,7 +38,7 @@ class GANStep:
     def __init__(self, cfg: RunConfig, *, G: nn.Module, D: nn.Module, G_run: Callable[..., Tensor],
                  D_run: Callable[..., Tensor], G_ema: nn.Module | None, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, loss: GANLoss, rule: UpdateRule, penalties: list[Penalty],
-                 sampler: BatchSampler, augment: tuple[str, ...], noise: torch.Generator, ctx: Context,
+                 sampler: Sampler, augment: tuple[str, ...], noise: torch.Generator, ctx: Context,
                  device: torch.device, backward_pair: Callable[..., bool] | None) -> None:
         self.cfg, self.G, self.D, self.G_run, self.D_run, self.G_ema = cfg, G, D, G_run, D_run, G_ema
         self.opt = {"G": opt_g, "D": opt_d}
