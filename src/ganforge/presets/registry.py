@@ -20,7 +20,7 @@ from ..penalties import apply_spectral_norm
 Builder = Callable[[RunConfig], nn.Module]
 # The families in the order `ganforge presets` lists them: the lean DCGANs for CPUs (the default among them),
 # the tutorial models as written, the modern recipes for GPUs.
-FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras and TensorFlow tutorials as written",
+FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras, TensorFlow and PyTorch tutorials as written",
             "modern": "modern recipes (SNGAN-style ResNets) for a GPU"}
 
 
