@@ -157,3 +157,27 @@ def test_folder_data_prints_a_row_per_folder(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "| shapes | 12 |" in r.stdout and r.stdout.count("img/s") == 2
+
+
+def test_gpu_colour_script_dry_runs_on_the_cpu(tmp_path):
+    # bench/gpu_colour.sh (the colour quality presets on a folder, for a lent GPU): the timed first steps, the run,
+    # the pretrained export, and at most the 8 files the device brings back (4 per preset pair); one tiny preset.
+    from PIL import Image
+
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    for i in range(24):
+        Image.new("RGB", (64, 64), ((i * 40) % 256, (i * 90) % 256, 200)).save(folder / f"{i:02d}.png")
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "GPU_COLOUR_DEVICE": "cpu", "GPU_COLOUR_TRAIN_S": "0",
+           "GPU_COLOUR_FIRST_STEPS": "2", "GPU_COLOUR_FOLDER": str(folder), "PYTHON": sys.executable,
+           "GPU_COLOUR_ARGS": "--width 2 --batch-size 8", "GPU_COLOUR_PRESETS": "r3gan-64-rgb"}
+    r = subprocess.run(["bash", str(BENCH / "gpu_colour.sh")], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["r3gan-64-rgb-generator.safetensors", "r3gan-64-rgb-run.tar", "steps.log", "summary.txt"]
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "r3gan-64-rgb: 2 steps timed; training 2 steps" in summary and "r3gan-64-rgb-export: rc 0" in summary
+    import tarfile
+
+    with tarfile.open(tmp_path / "out" / "r3gan-64-rgb-run.tar") as tar:
+        assert {"config.json", "run-config.json", "log.jsonl", "final_grid.png"} <= set(tar.getnames())
