@@ -181,3 +181,27 @@ def test_gpu_colour_script_dry_runs_on_the_cpu(tmp_path):
 
     with tarfile.open(tmp_path / "out" / "r3gan-64-rgb-run.tar") as tar:
         assert {"config.json", "run-config.json", "log.jsonl", "final_grid.png"} <= set(tar.getnames())
+
+
+def test_compare_dcgan_peer_runs_both_sides_for_the_same_time(tmp_path):
+    import pytest
+    from PIL import Image
+
+    peer = BENCH.parents[1] / "shared" / "peers" / "pytorch_examples_dcgan" / "main.py"
+    if not peer.is_file():
+        pytest.skip(f"pytorch/examples' dcgan is not at {peer}")
+    folder = tmp_path / "shapes"
+    folder.mkdir()
+    for i in range(70):  # one batch of 64 and a bit
+        Image.new("RGB", (64, 64), ((i * 40) % 256, (i * 90) % 256, 200)).save(folder / f"{i:02d}.png")
+    out = tmp_path / "cmp.json"
+    r = subprocess.run([sys.executable, str(BENCH / "compare_dcgan_peer.py"), "--folder", str(folder),
+                        "--seconds", "15", "--presets", "dcgan-32-rgb-fast", "--n", "0", "--work",
+                        str(tmp_path / "work"), "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    peer_row, ours = json.loads(out.read_text())["rows"]
+    assert peer_row["side"] == "pytorch/examples dcgan" and ours["side"] == "dcgan-32-rgb-fast"
+    # How far each side gets in 15 s depends on the machine; that each ran and was stopped does not.
+    assert ours["steps"] >= 0 and (tmp_path / "work" / "dcgan-32-rgb-fast").is_dir()
+    assert (tmp_path / "work" / "peer-out").is_dir()
+    assert "| pytorch/examples dcgan |" in r.stdout and "| dcgan-32-rgb-fast |" in r.stdout
