@@ -33,10 +33,23 @@ class Run:
     >>> pictures = run.sample_pil(16, seed=0)  # PIL images
     """
 
+    shipped: str | None = None  # "pretrained:NAME" for a generator that ships inside ganforge
+
     def __init__(self, path: Path, config: RunConfig, generator: nn.Module, device: torch.device, step: int,
                  checkpoint: Path) -> None:
         self.path, self.config = path, config
         self.generator, self.device, self.step, self.checkpoint = generator, device, step, checkpoint
+
+    @property
+    def name(self) -> str:
+        """How to name this run to a user: ``pretrained:NAME`` for a shipped generator, else its folder's name."""
+        return self.shipped or self.path.name
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where commands write what they make from this run unless told (samples, exports, metrics): the run
+        folder; for a shipped generator (package data, perhaps read-only) a folder named after it here."""
+        return Path(self.shipped.replace(":", "-")) if self.shipped else self.path
 
     @property
     def preset(self) -> Preset:
