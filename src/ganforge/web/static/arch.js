@@ -1,0 +1,60 @@
+// The Architecture view: G and D layer by layer (output shapes, parameters) and the run's config.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  let ticket = 0;
+
+  function cell(tag, text) {
+    const node = document.createElement(tag);
+    node.textContent = text == null ? "" : Array.isArray(text) ? text.join(" x ") : typeof text === "number"
+      ? text.toLocaleString() : typeof text === "object" ? JSON.stringify(text) : String(text);
+    return node;
+  }
+
+  function table(rows, columns) {
+    const t = document.createElement("table");
+    t.className = "stats layers";
+    const head = document.createElement("tr");
+    for (const c of columns) head.appendChild(cell("th", c));
+    t.appendChild(head);
+    for (const r of rows) {
+      const tr = document.createElement("tr");
+      for (const c of columns) tr.appendChild(cell("td", r[c]));
+      t.appendChild(tr);
+    }
+    return t;
+  }
+
+  // A summary's to_dict(): its layer rows, then its scalar totals.
+  function summary(title, s) {
+    const box = document.createElement("div");
+    const h = document.createElement("h2");
+    h.textContent = title;
+    box.appendChild(h);
+    const layers = s.layers || s.rows || [];
+    if (layers.length) box.appendChild(table(layers, [...new Set(layers.flatMap((r) => Object.keys(r)))]));
+    const totals = Object.entries(s).filter(([, v]) => v == null || typeof v !== "object");
+    if (totals.length) box.appendChild(table(totals.map(([k, v]) => ({ "": k, value: v })), ["", "value"]));
+    return box;
+  }
+
+  async function show(run) {
+    if (!run) return;
+    const mine = ++ticket;
+    const response = await fetch(`/api/runs/${encodeURIComponent(run.id)}/architecture`);
+    const body = await response.json();
+    if (mine !== ticket) return;
+    const parts = [];
+    if (body.generator) parts.push(summary("Generator", body.generator));
+    if (body.discriminator) parts.push(summary("Discriminator", body.discriminator));
+    if (body.note) parts.push(cell("p", body.note));
+    if (!response.ok) parts.push(cell("p", body.detail));
+    $("arch-tables").replaceChildren(...parts);
+    const config = Object.entries(body.config || {}).map(([k, v]) => ({ field: k, value: v }));
+    $("arch-config").replaceChildren(...table(config, ["field", "value"]).childNodes);
+    document.body.dataset.arch = run.id;
+  }
+
+  Studio.views.arch = { shown: show, runChanged: (run) => { if (Studio.view === "arch") show(run); } };
+})();
