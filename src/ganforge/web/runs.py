@@ -117,6 +117,7 @@ class ServedRun:
         self._run, self._fixed = run, run is not None
         self._checkpoint, self._device = checkpoint, device
         self._stamp: tuple | None = None
+        self._step: tuple[tuple, int] | None = None
         self._lock = threading.Lock()  # one generator call (or load) at a time per model
         self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._config: tuple[int, Any] | None = None  # (config.json's mtime_ns, RunConfig)
@@ -152,6 +153,20 @@ class ServedRun:
     def run(self) -> RunLike:
         with self._lock:
             return self._current()
+
+    def checkpoint_step(self) -> int | None:
+        """The step of the folder's checkpoint (read from its header, again only when the file changes)."""
+        stamp = self._checkpoint_stamp() if self.folder is not None else None
+        if stamp is None:
+            return None
+        if self._step is None or self._step[0] != stamp:
+            from ..checkpoint import Checkpoint
+
+            try:
+                self._step = (stamp, int(Checkpoint(checkpoint_path(self.folder, self._checkpoint)).meta.get("step", 0)))
+            except GanforgeError:  # replaced while being read: the next look reads the new one
+                return None
+        return self._step[1]
 
     @property
     def has_generator(self) -> bool:
@@ -196,10 +211,12 @@ class ServedRun:
             c, h, w = run.image_shape
             config = getattr(run, "config", None)
             step, z_dim, names = getattr(run, "step", None), run.z_dim, getattr(run, "class_names", None)
+            if not self._fixed:
+                step = self.checkpoint_step()  # training may have written a newer one since it was loaded
         elif (self.folder / CONFIG_FILE).is_file():  # not loaded (no checkpoint yet, or not asked for yet)
             config = self.config()
             c, h, w = config.channels, config.resolution, config.resolution
-            step, z_dim = None, config.z_dim
+            step, z_dim = self.checkpoint_step(), config.z_dim
             names = [str(x) for x in config.class_names] if config.conditional and config.class_names else None
         else:  # started a moment ago: the trainer has not written its config yet
             from ..presets import get_preset
