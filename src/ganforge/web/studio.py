@@ -70,19 +70,23 @@ class Studio:
             out["steps"] = sr.pending.get("steps")
         if job is not None:
             return {**out, **job.describe(), "ours": True}
-        if (folder / FINAL_GRID).is_file() and not self._recent(folder):
-            return {**out, "state": "finished", "ours": False}
-        return {**out, "state": "training" if self._recent(folder) else "stopped", "ours": False}
+        written = self._last_written(folder)
+        try:  # the final grid is the trainer's last write: newer than the log, the run has finished
+            if (folder / FINAL_GRID).stat().st_mtime >= written:
+                return {**out, "state": "finished", "ours": False}
+        except OSError:
+            pass
+        return {**out, "state": "training" if time.time() - written < ACTIVE_S else "stopped", "ours": False}
 
     @staticmethod
-    def _recent(folder: Path) -> bool:
+    def _last_written(folder: Path) -> float:
         newest = 0.0
         for name in (LOG_FILE, LAST_CHECKPOINT):
             try:
                 newest = max(newest, (folder / name).stat().st_mtime)
             except OSError:
                 pass
-        return time.time() - newest < ACTIVE_S
+        return newest
 
     # ---- datasets ------------------------------------------------------------------------------------------
 
