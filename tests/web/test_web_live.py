@@ -17,7 +17,6 @@ from ganforge.web.live import GridScan, LogTail
 from ganforge.web.loadtest import iter_events, read_events
 from ganforge.web.studio import StudioOptions
 
-
 POLL_S = 0.05
 
 

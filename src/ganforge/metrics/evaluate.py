@@ -153,7 +153,8 @@ def evaluate_run(
             source[attr] = str(getattr(run, attr)) if attr == "checkpoint" else getattr(run, attr)
     entries = {name: {**results[name], **evaluation.provenance(METRICS[name], seed=seed, classes=mix), **source}
                for name in names}
-    log(format_table(entries, title=f"Metrics for {getattr(run, 'shipped', None) or run.path} (real: {evaluation.real_dataset} {evaluation.split} "
+    named = getattr(run, "shipped", None) or run.path
+    log(format_table(entries, title=f"Metrics for {named} (real: {evaluation.real_dataset} {evaluation.split} "
                                     "split)"))
     log(evaluation.protocol_line(seed=seed, classes=mix))
     # A generator that ships inside ganforge is package data: its metrics go beside the current directory.

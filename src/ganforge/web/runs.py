@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import threading
-from types import SimpleNamespace
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -163,7 +163,8 @@ class ServedRun:
             from ..checkpoint import Checkpoint
 
             try:
-                self._step = (stamp, int(Checkpoint(checkpoint_path(self.folder, self._checkpoint)).meta.get("step", 0)))
+                meta = Checkpoint(checkpoint_path(self.folder, self._checkpoint)).meta
+                self._step = (stamp, int(meta.get("step", 0)))
             except GanforgeError:  # replaced while being read: the next look reads the new one
                 return None
         return self._step[1]
@@ -253,7 +254,8 @@ def serve_runs(runs: Mapping[str, RunLike] | Sequence[RunLike]) -> dict[str, Ser
         while run_id in served:
             run_id, k = f"{base}-{k}", k + 1
         path = getattr(run, "path", None)
-        kind = "pretrained" if path is not None and is_pretrained_folder(path) and not is_training_folder(path) else "run"
+        shipped = path is not None and is_pretrained_folder(path) and not is_training_folder(path)
+        kind = "pretrained" if shipped else "run"
         served[run_id] = ServedRun(run_id, run, kind=kind)
     if not served:
         raise GanforgeError("no runs to serve")
