@@ -214,3 +214,50 @@ def test_grid_scan_lists_a_grid_once_and_again_when_rewritten(tmp_path, tiny_run
     shutil.copy(tiny_run_dir / "final_grid.png", grids / "step_000020.png")
     os.utime(grids / "step_000010.png", ns=(first[0][1] + 10**9, first[0][1] + 10**9))
     assert [s for s, _ in scan.read()] == [10, 20]
+
+
+def wait_for_file(path, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.is_file():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def steps_until(url: str, last: int) -> list[int]:
+    events = read_events(url, lambda ev: any(e.event == "log" and e.data["step"] == last for e in ev)
+                         or any(r["step"] == last for e in ev if e.event == "history" for r in e.data["records"]),
+                         timeout_s=180)
+    history = [r["step"] for r in events[0].data["records"] if "loss_g" in r]
+    return history + [e.data["step"] for e in events[1:] if e.event == "log"]
+
+
+def test_runs_from_python_and_from_torchrun_are_watched_too(server, run_dir, monkeypatch):
+    import subprocess
+    import sys
+    import threading
+
+    import ganforge
+
+    root = run_dir.parent
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # Python: a Trainer in this process (a thread; the server reads the same files any process writes)
+    config = ganforge.TrainConfig(preset="dcgan-28-fast", dataset="mnist-sample", steps=40, batch_size=8,
+                                  log_every=2, extra={"width": 4}, out=str(root / "from-python"), progress=False)
+    thread = threading.Thread(target=lambda: ganforge.Trainer(config, log=lambda _: None).train())
+    thread.start()
+    wait_for_file(root / "from-python" / "config.json")
+    steps = steps_until(f"{server.url}/api/runs/from-python/events", 40)
+    thread.join()
+    assert steps == list(range(2, 41, 2))
+    # torchrun: two processes, rank 0 writes the run folder; each line once
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ganforge",
+           "train", "--preset", "dcgan-28-fast", "--dataset", "mnist-sample", "--steps", "20", "--batch-size", "16",
+           "--width", "4", "--log-every", "2", "--out", str(root / "from-torchrun"), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_file(root / "from-torchrun" / "config.json")
+        steps = steps_until(f"{server.url}/api/runs/from-torchrun/events", 20)
+    finally:
+        _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-2000:]
+    assert steps == list(range(2, 21, 2))
