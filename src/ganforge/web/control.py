@@ -3,7 +3,8 @@
 The three ``POST`` endpoints answer only requests from the studio's own page: a JSON body (a cross-site form
 cannot send one without the browser asking first) and, when the browser says where the request comes from
 (``Origin``, ``Sec-Fetch-Site``), this server. Another web site open in the same browser cannot start or stop
-runs through it.
+runs through it; a server on loopback also wants a loopback ``Host``, so a web site whose name an attacker
+points at 127.0.0.1 (DNS rebinding) cannot either.
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from .forms import ResumeRequest, StartRequest
 from .studio import Refused, Studio
 
 
-def same_origin(request: Request, body: bool = True) -> None:
+def host_name(host: str) -> str:
+    """The name part of a Host header: ``127.0.0.1:7860`` -> ``127.0.0.1``, ``[::1]:7860`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def same_origin(request: Request, allowed_hosts: tuple[str, ...] | None, body: bool = True) -> None:
     """Refuse (403) a request another site's page made; refuse (415) a body that is not JSON."""
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
     if (site is not None and site not in ("same-origin", "none")) or (
-            origin is not None and origin.split("://", 1)[-1] != host):
+            origin is not None and origin.split("://", 1)[-1] != host) or (
+            allowed_hosts is not None and host_name(host) not in allowed_hosts):
         raise Refused(403, "requests from other web sites may not start, stop or resume runs")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if body and kind != "application/json":
@@ -53,21 +62,21 @@ def add_control_routes(app: FastAPI, studio: Studio) -> None:
     # (the kernel's parent-death signal follows the thread that started the child).
     @app.post("/api/runs", status_code=201, summary="Start a run (ganforge train) in the runs root")
     async def start(form: StartRequest, request: Request) -> dict:
-        same_origin(request)
+        same_origin(request, studio.options.allowed_hosts)
         sr = studio.start(form)
         return {**sr.info(), "status": studio.status(sr)}
 
     @app.post("/api/runs/{run_id}/stop", status_code=202, summary="Stop a run this server started (SIGTERM: it "
                                                                   "checkpoints, then exits)")
     async def stop(run_id: RunId, request: Request) -> dict:
-        same_origin(request, body=False)
+        same_origin(request, studio.options.allowed_hosts, body=False)
         sr = studio.get(run_id)
         studio.stop(sr)
         return {**sr.info(), "status": studio.status(sr)}
 
     @app.post("/api/runs/{run_id}/resume", status_code=202, summary="Carry a run on to a new total of steps")
     async def resume(run_id: RunId, form: ResumeRequest, request: Request) -> dict:
-        same_origin(request)
+        same_origin(request, studio.options.allowed_hosts)
         sr = studio.get(run_id)
         studio.resume(sr, form)
         return {**sr.info(), "status": studio.status(sr)}

@@ -20,6 +20,7 @@ from .studio import StudioOptions
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 DEFAULT_RUNS_ROOT = "runs"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 GRACE_S = 5  # seconds open event streams get to end when the server stops
 
 
@@ -135,7 +136,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             checkpoint=args.checkpoint, device=args.device,
                             note=lambda line: print(f"ganforge: {line}", file=sys.stderr))
     options = StudioOptions(runs_root=runs_root.resolve(), data_root=data_root.resolve() if data_root else None,
-                            max_runs=args.max_runs, device=args.device)
+                            max_runs=args.max_runs, device=args.device,
+                            allowed_hosts=LOOPBACK if args.host in LOOPBACK else None)
     try:
         serve(catalog, args.host, args.port, options)
     except KeyboardInterrupt:

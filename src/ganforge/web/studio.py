@@ -40,6 +40,7 @@ class StudioOptions:
     max_runs: int = 1  # runs training at once
     device: str | None = None  # for the children, and for sampling
     poll_s: float = POLL_S
+    allowed_hosts: tuple[str, ...] | None = None  # Host names a POST may carry (None: any)
 
 
 class Studio:
