@@ -184,7 +184,8 @@ def test_a_loopback_server_wants_a_loopback_host(roots):
     for host in ("evil.example:7860", "evil.example", "127.0.0.1.evil.example:80"):  # a name pointed at 127.0.0.1
         r = client.post("/api/runs", json={**TINY, "steps": 10}, headers={"Host": host})
         assert r.status_code == 403, host
-    r = client.post("/api/runs", json={**TINY, "steps": 10, "dataset": "folder:birds"}, headers={"Host": "127.0.0.1:7860"})
+    r = client.post("/api/runs", json={**TINY, "steps": 10, "dataset": "folder:birds"},
+                    headers={"Host": "127.0.0.1:7860"})
     assert r.status_code == 422 and "'dataset'" in r.json()["detail"]  # past the host check, refused for its data
     assert [host_name(h) for h in ("127.0.0.1:7860", "[::1]:7860", "localhost", "::1")] == [
         "127.0.0.1", "::1", "localhost", "::1"]
