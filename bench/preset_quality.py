@@ -4,7 +4,9 @@ For every preset asked for, on its dataset, the script times a few training step
 rate, trains a run (``ganforge train``) for the steps that fit ``--budget-s`` (so a preset whose
 learning rate decays over the run decays fully), and evaluates it with ``ganforge eval``: the
 domain metrics on ``--n`` samples, and Inception FID and KID on ``--n-inception`` when weights are
-given. It prints one table and writes the figures to ``--out``/results.json.
+given. It prints one table, writes the figures to ``--out``/results.json, and records each run in
+ganforge's ``presets/quality.json`` (``--quality-file``), which ``ganforge presets`` reads: a new run of
+a preset on the same data set and budget replaces that measurement, every other stays.
 
 Equal time, not equal steps, because time is what a user spends: a ResNet step costs 14-62 times
 a lean DCGAN step on a CPU. KID is unbiased in the sample size, so KID from 2,000 samples compares
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,6 +36,7 @@ from ganforge.errors import GanforgeError
 from ganforge.fileio import atomic_write_text
 from ganforge.metrics.registry import METRICS, Target, default_metric_names
 from ganforge.presets import PRESETS, get_preset
+from ganforge.presets.quality import QUALITY_FILE, Figure, Measurement, record
 
 # The data set a preset is for, where it is not MNIST. The 64x64 RGB presets are for a folder of
 # colour images; on MNIST (resized, grey copied to RGB) the domain metrics can still judge them.
@@ -82,8 +86,9 @@ def run(cmd: list[str], log: Path) -> str:
 
 
 def inception_applies(name: str, dataset: str) -> bool:
-    """Inception FID/KID only for 28x28 grey runs of MNIST and Fashion-MNIST, the issue's FID targets:
-    any other shape needs its own Inception features of the 10,000 real images (30 min on one core)."""
+    """Inception FID/KID only for 28x28 grey runs of MNIST and Fashion-MNIST, whose published FIDs they
+    compare with: any other shape needs its own Inception features of the 10,000 real images (30 min on one
+    core)."""
     return get_preset(name).image_shape == (1, 28, 28) and dataset in ("mnist", "fashion-mnist")
 
 
@@ -91,6 +96,50 @@ def eval_metrics(dataset: str, conditional: bool, inception: bool) -> list[str]:
     cheap = default_metric_names(Target(dataset, conditional), inception=False)
     names = [m for m in cheap if m != "domain-is"]
     return names + (["fid", "kid"] if inception else [])
+
+
+def machine(threads: int, precision: str) -> str:
+    """The CPU's model name (Linux), the torch threads, the precision and torch's version."""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = "unknown CPU"
+    return f"{cpu}, {threads} torch thread{'s' if threads > 1 else ''}, {precision}, torch {torch.__version__}"
+
+
+def command(args: argparse.Namespace, name: str, dataset: str, threads: int, inception: bool) -> str:
+    """The command that measures ``name`` again as this run did; DATA stands for the user's data folder."""
+    item = name if dataset == preset_dataset(name) else f"{name}:{dataset}"
+    cmd = f"OMP_NUM_THREADS={threads} python bench/preset_quality.py --presets {item} --budget-s {args.budget_s:g}"
+    cmd += " --data-dir DATA" if args.data_dir else ""
+    cmd += f" --precision {args.precision}" if args.precision else ""
+    cmd += f" --n {args.n}" if args.n else ""
+    if inception:
+        cmd += f" --n-inception {args.n_inception} --inception-weights {Path(args.inception_weights).name}"
+    return cmd
+
+
+def measurement(args: argparse.Namespace, result: dict[str, Any], measured: dict[str, Any], metrics: list[str],
+                conditional: bool, inception: bool) -> Measurement:
+    """One run's quality.json entry: every number the metrics gave (a KID's std beside its mean)."""
+    figures = []
+    for m in metrics:
+        for key in METRICS[m].keys:
+            value = measured[m].get(key)
+            if key.endswith("_std") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # a spread goes with its mean; flags and per-channel lists are not figures
+            figures.append(Figure(metric=key, value=value, n=measured[m].get("n"),
+                                  std=measured[m].get(key[:-len("_mean")] + "_std") if key.endswith("_mean") else None))
+    threads, steps, batch = result["threads"], result["steps"], result["batch_size"]
+    cores = "one core" if threads == 1 else f"{threads} cores"
+    return Measurement(
+        dataset=result["dataset"], conditional=conditional,
+        budget=f"{args.budget_s:g} s of {cores}: {steps:,} steps of {batch}", steps=steps, batch_size=batch,
+        machine=args.machine or machine(threads, result["precision"]),
+        command=command(args, result["preset"], result["dataset"], threads, inception), figures=tuple(figures),
+        train_seconds=result["train_seconds"], budget_s=args.budget_s,
+        seconds_per_step=round(result["ms_per_step"] / 1000, 3))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -106,6 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--inception-weights", help="Inception weights file; without it, only the domain metrics")
     ap.add_argument("--calibrate-only", action="store_true", help="print the step rates and the steps, train nothing")
     ap.add_argument("--out", default="runs/preset-quality", help="folder for the runs and results.json")
+    ap.add_argument("--quality-file", default=str(QUALITY_FILE),
+                    help="the quality.json to record each run in (default: ganforge's own, which ganforge presets "
+                         "reads); an empty string records nothing")
+    ap.add_argument("--machine", help="how the machine is described in quality.json (default: the CPU's model name, "
+                                      "the threads, the precision and torch's version)")
     args = ap.parse_args(argv)
     try:
         presets = parse_presets(args.presets)
@@ -149,12 +203,17 @@ def main(argv: list[str] | None = None) -> None:
         run(evaluate, out / f"{name}-{dataset}.eval.log")
         measured = json.loads((run_dir / "metrics.json").read_text())
         figures = {key: measured[m][key] for m in metrics for key in METRICS[m].keys if key in measured[m]}
-        results[f"{name}:{dataset}"] = {
+        result = results[f"{name}:{dataset}"] = {
             "preset": name, "dataset": dataset, "steps": steps, "batch_size": batch, "images": steps * batch,
             "train_seconds": train_s, "ms_per_step": round(sps * 1000, 2), "precision": args.precision or "fp32",
             "threads": torch.get_num_threads(), "n": measured[metrics[0]]["n"],
             "n_inception": args.n_inception if inception else None, **figures}
         atomic_write_text(results_path, json.dumps(results, indent=2) + "\n")
+        if args.quality_file:
+            # Replaces this preset's earlier run on the same data at the same budget, and nothing else.
+            record(name, measurement(args, result, measured, metrics, conditional, inception),
+                   replaces=lambda m, d=dataset: m.dataset == d and m.budget_s == args.budget_s,
+                   path=args.quality_file)
         print(f"{name:20s} {dataset:14s} {steps:7d} steps {train_s:7.0f} s  "
               + "  ".join(f"{k} {v:.4g}" for k, v in figures.items() if isinstance(v, (int, float))), flush=True)
 

@@ -2,10 +2,10 @@
 
 One training image = one real and one generated sample through a full D and G update, so
 images/s = batch_size / seconds per step. FLOPs are counted with torch's FlopCounterMode over one
-step, twice: the model's (every convolution direct and two backward passes through D in a simultaneous
-step, as the peers compute it) and what the run executed (fewer where a layer takes the Fourier route,
-see ganforge.models.fourier, and where both losses share D's backward, see ganforge.shared_backward).
-The executed rate is
+step, twice: the model's (ganforge.accel off: every convolution direct and two backward passes through D
+in a simultaneous step, as the peers compute it) and what the run executed with its accel plan (fewer
+where a layer takes the Fourier route, see ganforge.accel.fourier, and where both losses share D's
+backward, see ganforge.accel.shared_backward). The executed rate is
 reported as a fraction of the device's peak in the run's precision (pass --peak-gflops to override
 the guess) and of a measured ceiling, the best large matrix product in that precision; the model's
 rate ("effective") can exceed both.
@@ -13,14 +13,14 @@ rate ("effective") can exceed both.
     python bench/throughput.py                      # every preset, its own batch size
     python bench/throughput.py --presets dcgan-28 --batch-size 256 --json out.json
     python bench/throughput.py --presets dcgan-28 --compile default --precision bf16   # on a GPU
-    python bench/throughput.py --presets dcgan-28 --batch-size 256 --direct-conv      # without the Fourier route
-    python bench/throughput.py --presets dcgan-28 --batch-size 256 --separate-backward  # D's backward twice
+    python bench/throughput.py --presets dcgan-28 --batch-size 256 --accel off        # plain PyTorch
+    python bench/throughput.py --presets dcgan-28 --batch-size 256 --accel col2im,fast_dropout,shared_backward
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -31,9 +31,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganforge import PRESETS, TrainConfig, Trainer, shared_backward
-from ganforge.models import fourier
-from ganforge.performance import compiled, with_precision
+from ganforge import PRESETS, TrainConfig, Trainer, accel
+from ganforge.accel.settings import compiled, with_precision
 
 
 def cpu_peak_gflops(precision: str = "fp32") -> float | None:
@@ -111,17 +110,18 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
         t.train_step()
         t.step += 1
     # FLOPs of one eager step (compiled code does not go through the op dispatcher that counts them)
-    runs = t.G_run, t.D_run
-    t.G_run, t.D_run = with_precision(t.G, t.precision, t.device), with_precision(t.D, t.precision, t.device)
+    gan = t.gan
+    runs, pair = (gan.G_run, gan.D_run), gan.backward_pair
+    gan.G_run, gan.D_run = with_precision(t.G, t.precision, t.device), with_precision(t.D, t.precision, t.device)
     counts = []
-    for as_written in (True, False):
-        with (fourier.disabled() if as_written else contextlib.nullcontext(),
-              shared_backward.disabled() if as_written else contextlib.nullcontext(),
-              FlopCounterMode(display=False) as fc):
+    for as_written in (True, False):  # accel off (the model as written), then the run's own plan
+        accel.apply(accel.AccelPlan() if as_written else dataclasses.replace(t.accel, allocator=False), t.G, t.D)
+        gan.backward_pair = None if as_written else pair
+        with FlopCounterMode(display=False) as fc:
             t.train_step()
         t.step += 1
         counts.append(fc.get_total_flops() / t.cfg.batch_size)
-    t.G_run, t.D_run = runs
+    gan.G_run, gan.D_run = runs
     flops_per_image, run_flops_per_image = counts
     times = []
     for _ in range(repeats):
@@ -136,7 +136,8 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
     # sampling: G in inference mode, large batches, with the run's compile mode and precision
     g = with_precision(compiled(t.G.eval(), t.compile_mode), t.precision, t.device)
     z = torch.randn(sample_batch, t.cfg.z_dim, device=t.device)
-    args = (z,) if t.num_classes is None else (z, torch.arange(sample_batch, device=t.device) % t.num_classes)
+    k = t.cfg.num_classes
+    args = (z,) if k is None else (z, torch.arange(sample_batch, device=t.device) % k)
     with torch.no_grad():
         for _ in range(2):
             g(*args)
@@ -149,6 +150,7 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
     sample_ips = sample_batch * n_rep / (time.perf_counter() - t0)
     ips = t.cfg.batch_size / sec_per_step
     return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": t.precision,
+            "accel": list(t.accel.names()),
             "compile": t.compile_mode, "channels_last": any(
                 p.dim() == 4 and p.shape[1] > 1 and p.is_contiguous(memory_format=torch.channels_last)
                 and not p.is_contiguous() for p in t.D.parameters()),
@@ -171,18 +173,12 @@ def main() -> None:
     ap.add_argument("--compile", help="torch.compile mode (default: the trainer's, auto = GPU only)")
     ap.add_argument("--precision", choices=["fp32", "bf16"])
     ap.add_argument("--channels-last", choices=["auto", "on", "off"])
-    ap.add_argument("--direct-conv", action="store_true", help="every convolution direct (no Fourier route)")
-    ap.add_argument("--separate-backward", action="store_true",
-                    help="a simultaneous step backpropagates through D once per loss (no shared backward)")
+    ap.add_argument("--accel", help="ganforge.accel setting: auto (default), off, or a comma list of tricks")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
-    if args.direct_conv:
-        fourier.set_enabled(False)
-    if args.separate_backward:
-        shared_backward.set_enabled(False)
 
     speed = {k: v for k, v in {"compile": args.compile, "precision": args.precision,
-                               "channels_last": args.channels_last}.items() if v is not None}
+                               "channels_last": args.channels_last, "accel": args.accel}.items() if v is not None}
     rows = [bench_preset(p, args.batch_size, args.steps, args.warmup, args.device, args.sample_batch, args.repeats,
                          speed) for p in args.presets.split(",")]
     dtype = rows[0]["dtype"]
@@ -194,8 +190,7 @@ def main() -> None:
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()
             or platform.machine(), "peak_gflops": peak, "matmul_ceiling_gflops": ceiling}
     print(f"torch {info['torch']}, {info['threads']} threads, nominal peak {peak and round(peak)} GFLOP/s ({dtype}), "
-          f"measured 2048^3 matmul {ceiling:.0f} GFLOP/s{', every convolution direct' if args.direct_conv else ''}"
-          f"{', separate backward passes through D' if args.separate_backward else ''}")
+          f"measured 2048^3 matmul {ceiling:.0f} GFLOP/s, accel: {', '.join(rows[0]['accel']) or 'off'}")
     print("| preset | device | batch | dtype | compile | NHWC | train img/s | MNIST epoch s | sample img/s "
           "| GFLOP/img model | GFLOP/img run | effective GFLOP/s | run GFLOP/s | of peak | of matmul |")
     print("| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -8,7 +8,7 @@ model build, the evaluator's real features) is reported apart.
 
     python bench/time_to_quality.py --data-dir ../shared/data
     python bench/time_to_quality.py --preset dcgan-28 --batch-size 256 --check-every 100
-    python bench/time_to_quality.py --preset dcgan-28 --check-every 500 --max-steps 1500 --direct-conv
+    python bench/time_to_quality.py --preset dcgan-28 --check-every 500 --max-steps 1500 --accel off
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from ganforge import TrainConfig, Trainer, shared_backward
+from ganforge import TrainConfig, Trainer
 from ganforge.metrics.training import make_training_evaluator
-from ganforge.models import fourier
 
 
 def main() -> None:
@@ -38,21 +37,15 @@ def main() -> None:
     ap.add_argument("--check-every", type=int, default=250, help="steps between checks")
     ap.add_argument("--n", type=int, default=5000, help="generated images per check")
     ap.add_argument("--max-steps", type=int, default=20000)
-    ap.add_argument("--direct-conv", action="store_true", help="every convolution direct (no Fourier route)")
-    ap.add_argument("--separate-backward", action="store_true",
-                    help="a simultaneous step backpropagates through D once per loss (no shared backward)")
+    ap.add_argument("--accel", help="ganforge.accel setting: auto (default), off, or a comma list of tricks")
     ap.add_argument("--json", help="also write the result to this JSON file")
     args = ap.parse_args()
-    if args.direct_conv:
-        fourier.set_enabled(False)
-    if args.separate_backward:
-        shared_backward.set_enabled(False)
 
     t0 = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="gf-ttq-")) / "run"
     cfg = TrainConfig(preset=args.preset, dataset=args.dataset, data_dir=args.data_dir, steps=args.max_steps,
                       batch_size=args.batch_size, device=args.device, progress=False, out=str(out),
-                      precision=args.precision)
+                      precision=args.precision, accel=args.accel)
     trainer = Trainer(cfg, log=lambda *a: None)
     evaluator = make_training_evaluator("domain-fid", dataset=trainer.cfg.dataset, data_dir=trainer.cfg.data_dir,
                                         device=trainer.device, n=args.n, log=lambda *a: None)
@@ -77,7 +70,7 @@ def main() -> None:
             break
     result = {"preset": args.preset, "dataset": trainer.cfg.dataset, "batch_size": trainer.cfg.batch_size,
               "device": str(trainer.device), "threads": torch.get_num_threads(), "precision": trainer.precision,
-              "direct_conv": args.direct_conv, "separate_backward": args.separate_backward, "threshold": args.threshold,
+              "accel": list(trainer.accel.names()), "threshold": args.threshold,
               "startup_seconds": round(startup, 1), "reached": reached, "history": history}
     if reached:
         print(f"{args.preset} reached domain FID <= {args.threshold:g} after {reached['step']} steps, "

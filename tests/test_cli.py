@@ -27,10 +27,12 @@ def trained_run(tmp_path_factory):
 
 def test_presets_and_datasets_list_one_line_each(capsys):
     from ganforge import PRESETS
+    from ganforge.presets import preset_names
 
     assert main(["presets"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [ln.split()[0] for ln in lines] == list(PRESETS)
+    rows = lines[1:lines.index("")]  # a header, one line per preset, then the notes after a blank line
+    assert [ln.split()[0] for ln in rows] == preset_names() and sorted(preset_names()) == sorted(PRESETS)
     assert main(["datasets"]) == 0
     names = [ln.split()[0] for ln in capsys.readouterr().out.strip().splitlines()]
     for name in ("mnist", "fashion-mnist", "mnist-sample", "folder:PATH"):

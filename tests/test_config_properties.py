@@ -56,7 +56,7 @@ EMPTY = st.just("")
 BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "preset": EMPTY, "dataset": EMPTY, "channels": st.integers().filter(lambda v: v not in (1, 3)),
     "resolution": NON_POSITIVE, "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
-    "r2_gamma": BAD_NON_NEGATIVE_FLOAT, "accel": st.from_regex(r"\A[0-9xyz]{1,6}\Z"),
+    "r2_gamma": BAD_NON_NEGATIVE_FLOAT,
     "data_dir": EMPTY, "steps": NON_POSITIVE, "epochs": NON_POSITIVE,
     "batch_size": NON_POSITIVE, "z_dim": NON_POSITIVE, "conditional": None, "optimizer": not_in({"adam", "sgd"}),
     "lr_g": BAD_POSITIVE_FLOAT, "lr_d": BAD_POSITIVE_FLOAT,
@@ -76,6 +76,7 @@ BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "precision": not_in({"fp32", "bf16"}), "compile": not_in({"auto", "none", "default", "reduce-overhead",
                                                               "max-autotune"}),
     "channels_last": not_in({"auto", "on", "off"}), "max_bad_steps": NON_POSITIVE, "out": EMPTY,
+    "accel": st.from_regex(r"\A[0-9xyz, ]{0,6}\Z"),  # never a trick's name, nor auto or off
     "log_every": NON_POSITIVE, "grid_every": NON_POSITIVE, "grid_size": NON_POSITIVE,
     "checkpoint_every": NON_POSITIVE, "eval_every": NON_POSITIVE, "eval_metric": EMPTY, "eval_n": NON_POSITIVE,
     "logger": not_in(LOGGERS), "progress": None,

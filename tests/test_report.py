@@ -9,9 +9,11 @@ from html.parser import HTMLParser
 from PIL import Image
 
 from ganforge.cli import main
+from ganforge.presets import summarize_preset
 from ganforge.report import evenly_spaced, grid_files, write_report
+from ganforge.run.folder import read_config
 
-SECTIONS = {"summary", "config", "curves", "metrics", "grids", "animation", "final"}
+SECTIONS = {"summary", "config", "architecture", "curves", "metrics", "grids", "animation", "final"}
 
 
 class _Page(HTMLParser):
@@ -62,6 +64,17 @@ def test_report_shows_training_metrics(tiny_run, tmp_path):
     html = write_report(run).read_text(encoding="utf-8")  # default place: RUN_DIR/report.html
     metrics = html.split('<section id="metrics">')[1].split("</section>")[0]
     assert "321.25" in metrics and "domain-fid" in metrics
+
+
+def test_report_shows_the_layers_of_g_and_d(tiny_run, tmp_path):
+    page = write_report(tiny_run, tmp_path / "r.html").read_text(encoding="utf-8")
+    arch = page.split('<section id="architecture">')[1].split("</section>")[0]
+    for s in summarize_preset(read_config(tiny_run)):  # the run's own networks: width 8, not the preset's 32
+        assert f"<h3>{s.name}</h3>" in arch
+        assert f"<td>{s.rows[0].label}</td><td>{s.rows[0].shape_text}</td><td>{s.rows[0].params:,}</td>" in arch
+        for line in s.totals_lines():
+            assert f"<li>{line}</li>" in arch
+    assert arch.count("<tr>") == sum(len(s.rows) + 1 for s in summarize_preset(read_config(tiny_run)))
 
 
 def test_report_cli_and_errors(tiny_run, tmp_path, capsys):

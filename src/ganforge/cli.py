@@ -166,15 +166,9 @@ def _sample_request(run, args: argparse.Namespace):
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .presets import PRESETS, measured_quality
+    from .preset_catalog import describe_preset, presets_table
 
-    measured = measured_quality()
-    width = max(len(n) for n in PRESETS)
-    for name, p in PRESETS.items():
-        c, h, w = p.image_shape
-        summary = measured.get(name, {}).get("summary")
-        quality = f" [measured: {summary}]" if summary else ""
-        print(f"{name:<{width}}  {h}x{w}x{c}  {p.description}{quality}")
+    print(describe_preset(args.name) if args.name else presets_table())
     return 0
 
 
@@ -194,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_parser(sub)
     add_sample_parser(sub)
-    sub.add_parser("presets", help="list the model presets").set_defaults(func=cmd_presets)
+    presets = sub.add_parser("presets", help="list the model presets, or describe one",
+                             description="Without NAME, one line per preset; with NAME, its recipe, what it was "
+                                         "measured to reach (budget, machine, command) and the layers of G and D.")
+    presets.add_argument("name", nargs="?", metavar="NAME", help="a preset to describe in full")
+    presets.set_defaults(func=cmd_presets)
     sub.add_parser("datasets", help="list the datasets").set_defaults(func=cmd_datasets)
     add_eval_parser(sub)
     add_evaluator_parser(sub)

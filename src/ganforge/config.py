@@ -27,6 +27,8 @@ import tomllib
 import yaml
 
 from . import argtypes
+from .accel import check_setting as check_accel
+from .accel.settings import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
 from .augment import ORDER as AUGMENTATIONS
 from .augment import parse_augment
 from .errors import GanforgeError
@@ -34,7 +36,6 @@ from .loggers import LOGGERS
 from .losses import LOSSES
 from .models.layers import INIT_SCHEMES
 from .penalties import SPECTRAL_NORM_CHOICES
-from .performance import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
 from .schedule import SCHEDULES
 from .updates import UPDATE_RULES
 
@@ -44,7 +45,6 @@ MAX_SEED = 2**32 - 1
 CONFIG_VERSION = 2  # config.json's layout; 1 (no version key) is read through ganforge.run.migrate
 OPTIMIZERS = ("adam", "sgd")
 G_NOISE = ("fresh", "reuse", "same")
-ACCEL = ("auto", "off")
 
 
 class _Required:
@@ -117,8 +117,7 @@ def _augment(name: str, value: Any) -> None:
 
 
 def _accel(name: str, value: Any) -> None:
-    if value not in ACCEL:  # TODO(merge): accel.check_setting
-        raise GanforgeError(f"{name} must be one of {', '.join(ACCEL)}; got {value!r}")
+    check_accel(value)
 
 
 # ---- the fields -------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """``ganforge report RUN_DIR``: one self-contained HTML page about a run.
 
-Config, loss and metric curves, the fixed-noise grids over training, the final samples and an
-animated GIF of the grids. Every image is inlined as a base64 ``data:`` URI, so the file can be
-mailed or attached to an issue and opens anywhere with no other files and no network.
+Config, the layers of G and D (Keras-style summaries), loss and metric curves, the fixed-noise grids over
+training, the final samples and an animated GIF of the grids. Every image is inlined as a base64 ``data:``
+URI, so the file can be mailed or attached to a bug report and opens anywhere with no other files and no network.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .config import RunConfig
 from .fileio import atomic_write_text
 from .run.folder import LOG_FILE, read_config, read_log
 from .run.pretrained import SAMPLES_FILE, is_pretrained_folder
@@ -120,6 +121,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; p
 table { border-collapse: collapse; font-size: .9em; } td, th { padding: .2em .8em; border-bottom: 1px solid #eee;
 text-align: left; } .pix { image-rendering: pixelated; } figure { display: inline-block; margin: .4em; }
 figcaption { text-align: center; font-size: .85em; color: #555; } .muted { color: #777; }
+.arch td:nth-child(3) { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
@@ -191,6 +193,25 @@ def build_pretrained_report(folder: Path) -> str:
     return _page(f"ganforge generator {name}", parts)
 
 
+def architecture_html(cfg: RunConfig) -> str:
+    """G's and D's layers, output shapes and parameters as two tables, from the summaries of the networks the
+    run's config builds; a note in their place where the config no longer builds (a preset since removed)."""
+    from .errors import GanforgeError
+    from .presets import summarize_preset
+
+    try:
+        summaries = summarize_preset(cfg)
+    except (GanforgeError, KeyError, RuntimeError, TypeError, ValueError) as e:  # a config that no longer fits
+        return f'<p class="muted">the networks could not be rebuilt from config.json: {html.escape(str(e))}</p>'
+    parts = []
+    for s in summaries:
+        rows = [(r.label, r.shape_text, f"{r.params:,}") for r in s.rows]
+        totals = "".join(f"<li>{html.escape(line)}</li>" for line in s.totals_lines())
+        parts.append(f'<h3>{html.escape(s.name)}</h3><div class="arch">'
+                     + _table(rows, ("Layer (type)", "Output Shape", "Param #")) + f"</div><ul>{totals}</ul>")
+    return "".join(parts)
+
+
 def build_report(run_dir: str | Path) -> str:
     """The report of a run folder (or a pretrained folder, or ``pretrained:NAME``) as one HTML string."""
     folder = _pretrained_folder(run_dir)
@@ -212,6 +233,7 @@ def build_report(run_dir: str | Path) -> str:
                     ("final G / D loss", f"{last['loss_g']:.4g} / {last['loss_d']:.4g}")]
     parts = [_section("summary", "Summary", _table(summary))]
     parts.append(_section("config", "Config", _table(list(cfg.to_dict().items()), ("field", "value"))))
+    parts.append(_section("architecture", "Architecture", architecture_html(cfg)))
 
     png = curves_png(records)
     parts.append(_section("curves", "Loss and metric curves",

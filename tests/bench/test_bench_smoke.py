@@ -24,20 +24,33 @@ def test_throughput_prints_a_table_and_json(tmp_path):
 
 def test_throughput_counts_the_models_flops_and_what_ran(tmp_path):
     # dcgan-28's first layer takes the Fourier route and its two losses share D's backward: fewer FLOPs
-    # run than the model's count, unless every convolution is direct and D's backward runs twice.
+    # run than the model's count (accel off), unless accel is off for the run too.
     rows = {}
-    for flag in ([], ["--direct-conv", "--separate-backward"], ["--direct-conv"]):
-        out = tmp_path / f"tp{len(flag)}.json"
+    for setting in ("fourier,col2im,fast_dropout,shared_backward", "off", "col2im,fast_dropout,shared_backward"):
+        out = tmp_path / f"tp{len(rows)}.json"
         r = subprocess.run([sys.executable, str(BENCH / "throughput.py"), "--presets", "dcgan-28", "--steps", "1",
-                            "--warmup", "1", "--repeats", "1", "--sample-batch", "8", "--batch-size", "8", *flag,
-                            "--json", str(out)], capture_output=True, text=True, timeout=300)
+                            "--warmup", "1", "--repeats", "1", "--sample-batch", "8", "--batch-size", "8",
+                            "--accel", setting, "--json", str(out)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
-        rows[len(flag)] = json.loads(out.read_text())["results"][0]
-    fast, as_written, shared_only = rows[0], rows[2], rows[1]
+        rows[setting] = json.loads(out.read_text())["results"][0]
+    fast, as_written, shared_only = rows.values()
+    assert as_written["accel"] == [] and "fourier" in fast["accel"] and "fourier" not in shared_only["accel"]
     assert fast["gflop_per_image"] == as_written["gflop_per_image"] == as_written["run_gflop_per_image"]
     assert fast["run_gflop_per_image"] < 0.75 * fast["gflop_per_image"]
     # The shared backward alone saves D's input gradient on the fakes (its 64 -> 128 convolution: 4.6%).
     assert shared_only["run_gflop_per_image"] < 0.97 * shared_only["gflop_per_image"]
+
+
+def test_accel_bench_prints_each_trick_on_and_off(tmp_path):
+    out = tmp_path / "accel.json"
+    r = subprocess.run([sys.executable, str(BENCH / "accel.py"), "--quick", "--json", str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [row["trick"] for row in rows] == ["fourier", "col2im", "fast_dropout", "shared_backward", "allocator"]
+    for row in rows:
+        assert row["on_ms"] > 0 and row["off_ms"] > 0 and row["ratio"] > 0
+        assert f"| {row['trick']} | {row['timed']} |" in r.stdout
 
 
 def test_throughput_in_bf16_measures_against_a_bf16_ceiling(tmp_path):

@@ -1,12 +1,21 @@
 """Every preset builds, makes images of its shape, and the tutorial presets have exactly the
-trainable parameter counts that Keras reports for the original models."""
+trainable parameter counts that Keras reports for the original models; ``ganforge presets`` lists them all
+in a readable order, and ``ganforge presets NAME`` tells the recipe, the figures and the layers."""
+
+from pathlib import Path
 
 import pytest
 import torch
 
 from ganforge import PRESETS
-from ganforge.presets import build_models, measured_quality
+from ganforge.cli import main
+from ganforge.config import DEFAULT_PRESET
+from ganforge.preset_catalog import compact, presets_table
+from ganforge.presets import FAMILIES, Preset, build_models, measured_quality, preset_names, register_preset
+from ganforge.presets.quality import METRICS, headline
 from helpers import resolved
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Keras model.count_params() of trainable weights (BatchNorm moving statistics are non-trainable).
 KERAS_TRAINABLE = {
@@ -70,7 +79,108 @@ def test_keras_init_is_glorot_uniform_with_zero_bias():
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_states_its_measured_quality_and_budget(name):
-    # `ganforge presets` gives each preset's measured quality, with the budget it took.
-    quality = measured_quality()[name]["summary"]
-    assert "FID" in quality or "modes" in quality, quality
-    assert "steps" in quality and ("core" in quality or "GPU" in quality), quality
+    # `ganforge presets` shows each preset's headline figure; `ganforge presets NAME` its budget and command.
+    found = headline(measured_quality()[name])
+    assert found is not None, name
+    m, figure = found
+    assert figure.metric in ("fid", "domain_fid", "modes"), figure  # an FID, or the modes covered
+    assert m.steps > 0 and m.batch_size > 0 and "steps" in m.budget, m.budget
+    assert "core" in m.budget + m.machine or "GPU" in m.machine, m
+    assert m.command and m.machine
+
+
+def test_quality_json_holds_only_known_presets_metrics_and_scripts():
+    from ganforge.metrics.registry import METRICS as EVAL_METRICS
+
+    keys = {k for m in EVAL_METRICS.values() for k in m.keys}  # what ganforge eval writes
+    quality = measured_quality()
+    assert set(quality) == set(PRESETS)
+    for name, record in quality.items():
+        for m in record:
+            assert m.figures, (name, m)
+            for f in m.figures:
+                assert f.metric in keys and f.metric in METRICS, f  # a key of metrics.json, with a label
+                assert isinstance(f.value, (int, float)) and (f.n is None or f.n > 0), f
+            for script in (w for w in m.command.split() if w.startswith("bench/")):
+                assert (REPO / script).is_file(), m.command  # the command names a script that exists
+
+
+def test_presets_are_listed_family_by_family_with_the_default_first():
+    names = preset_names()
+    assert sorted(names) == sorted(PRESETS) and names[0] == DEFAULT_PRESET
+    families = [PRESETS[n].family for n in names]
+    assert families == sorted(families, key=list(FAMILIES).index)  # each family together, in FAMILIES' order
+    with pytest.raises(ValueError, match="family"):
+        register_preset(Preset("x", "x", (1, 28, 28), generator=None, discriminator=None, family="misc"))
+
+
+def test_the_table_fits_100_columns_and_lists_every_preset_once(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == presets_table()
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100
+    assert lines[0].split()[:2] == ["preset", "image"]
+    rows = lines[1:lines.index("")]
+    assert [r.split()[0] for r in rows] == preset_names()
+    quality = measured_quality()
+    for row in rows:
+        name = row.split()[0]
+        c, h, w = PRESETS[name].image_shape
+        assert f"  {h}x{w}x{c}  " in row and PRESETS[name].purpose in row
+        assert headline(quality[name])[1].short() in row
+        if name in KERAS_TRAINABLE:
+            g, d = KERAS_TRAINABLE[name]
+            assert f"  {compact(g)} / {compact(d)}  " in row
+
+
+def test_compact_counts():
+    assert [compact(n) for n in (513, 36_513, 240_321, 999_499, 999_500, 2_305_472)] == \
+        ["513", "37k", "240k", "999k", "1.00M", "2.31M"]
+
+
+def test_presets_name_prints_the_recipe_the_figures_and_the_layers(capsys):
+    assert main(["presets", "dcgan-28"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("dcgan-28: TensorFlow DCGAN tutorial")
+    assert "image: 28x28x1 (1 channel, 28x28 pixels)" in lines
+    assert "source: tensorflow.org/tutorials/generative/dcgan" in lines
+    recipe = {ln.split()[0]: ln.split(None, 1)[1] for ln in lines if ln.startswith("  ") and len(ln.split()) >= 2}
+    for key, value in PRESETS["dcgan-28"].defaults.items():  # every value the preset sets, one a line
+        assert recipe[key].split(" (")[0] == (str(value).lower() if isinstance(value, bool) else str(value)), key
+    assert recipe["lr_g"] == "0.0001" and recipe["d_update"] == "simultaneous"
+    assert recipe["epochs"].startswith("50 (11,700 steps of 256")
+    # the measured figures with their budget and command
+    assert "Inception FID 372.6 (n = 2,000)" in out and "600 s of one core: 783 steps of 256" in out
+    assert "$ OMP_NUM_THREADS=1 python bench/preset_quality.py --presets dcgan-28 --budget-s 600" in out
+    # the Keras-style summaries with Keras' totals
+    assert 'Model: "generator"' in out and 'Model: "discriminator"' in out
+    assert "Total params: 2,330,944 (8.89 MB)" in lines and "Total params: 212,865 (831.50 KB)" in lines
+
+
+def test_an_unknown_preset_name_is_a_one_line_error(capsys):
+    assert main(["presets", "dcgan-29"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and "\n" not in err
+    assert "unknown preset 'dcgan-29'" in err and ", ".join(preset_names()) in err
+
+
+def test_the_readme_quotes_the_figures_of_quality_json():
+    # The README's ten-minute table copies figures from quality.json; this keeps the copy true.
+    readme = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, ln in enumerate(readme) if ln.startswith("| preset | dataset | steps of batch in 600 s"))
+    end = next(i for i in range(start, len(readme)) if not readme[i].startswith("|"))
+    rows = readme[start + 2:end]
+    assert len(rows) == 10
+    for row in rows:
+        cells = [c.strip().replace("*", "").replace(",", "") for c in row.strip("|").split("|")]
+        name = cells[0].split("`")[1]
+        m = next(m for m in measured_quality()[name] if m.budget_s == 600)
+        figures = {f.metric: f.value for f in m.figures}
+        assert cells[2] == f"{m.steps} of {m.batch_size}", name
+        if cells[3]:
+            fid, kid = map(float, cells[3].split(" / "))
+            assert (fid, kid) == (figures["fid"], figures["kid_mean"]), name
+        assert float(cells[4]) == figures["domain_fid"], name

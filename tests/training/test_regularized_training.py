@@ -139,9 +139,14 @@ def test_modern_presets_train_end_to_end(tmp_path, preset, dataset):
 
 def test_presets_print_their_measured_quality(monkeypatch, capsys):
     from ganforge.cli import main
+    from ganforge.presets.quality import Figure, Measurement
 
-    monkeypatch.setattr("ganforge.presets.measured_quality",
-                        lambda: {"resnet-28-mnist": {"summary": "domain FID 1.0 (test)"}})
+    measured = Measurement(dataset="mnist", conditional=False, budget="1 s of one core: 2 steps of 64", steps=2,
+                           batch_size=64, machine="test", command="test",
+                           figures=(Figure(metric="domain_fid", value=1.0, n=10, headline=True),))
+    monkeypatch.setattr("ganforge.preset_catalog.measured_quality", lambda: {"resnet-28-mnist": [measured]})
     assert main(["presets"]) == 0
-    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("resnet-28-mnist "))
-    assert line.endswith("[measured: domain FID 1.0 (test)]")
+    lines = capsys.readouterr().out.splitlines()
+    line = next(ln for ln in lines if ln.startswith("resnet-28-mnist "))
+    assert "  domain FID 1  " in line
+    assert "  not measured  " in next(ln for ln in lines if ln.startswith("resnet-28-fashion "))

@@ -148,3 +148,46 @@ class SmallDCGANDiscriminator(nn.Module):
 def _no_labels(y: torch.Tensor | None) -> None:
     if y is not None:
         raise ValueError("this model is unconditional: it takes no class labels")
+
+
+class PyTorchDCGANGenerator(nn.Module):
+    """The generator of the PyTorch DCGAN tutorial and pytorch/examples' ``dcgan/main.py`` (Radford et al.):
+    z (as nz x 1 x 1) -> ConvT 8w 4x4 s1 -> 4x4, then ConvT 4w, 2w, w, C, each 4x4 s2 p1 (to 64x64), no biases,
+    BatchNorm + ReLU between, tanh at the end. The layers sit in ``main`` as there, so the state dicts match."""
+
+    def __init__(self, z_dim: int = 100, channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        w = width
+
+        def up(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(z_dim, w * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(w * 8), nn.ReLU(True),
+            *up(w * 8, w * 4), *up(w * 4, w * 2), *up(w * 2, w),
+            nn.ConvTranspose2d(w, channels, 4, 2, 1, bias=False), nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.view(z.shape[0], -1, 1, 1))
+
+
+class PyTorchDCGANDiscriminator(nn.Module):
+    """Its discriminator: Conv w, 2w, 4w, 8w, each 4x4 s2 p1 with LeakyReLU 0.2 (BatchNorm after all but the
+    first), then Conv 1 4x4 s1 p0: one logit per 64x64 image (the program's Sigmoid lives in the loss)."""
+
+    def __init__(self, channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        w = width
+
+        def down(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+
+        self.main = nn.Sequential(
+            nn.Conv2d(channels, w, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+            *down(w, w * 2), *down(w * 2, w * 4), *down(w * 4, w * 8),
+            nn.Conv2d(w * 8, 1, 4, 1, 0, bias=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x).view(-1)

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conditional import ConditionalBatchNorm2d, call
-from .layers import Conv2d
 
 Norm = Callable[[int], nn.Module]  # channels -> a normalisation layer; swap it for conditional BN
 
@@ -57,11 +56,9 @@ class DBlock(nn.Module):
     def __init__(self, cin: int, cout: int, down: bool, first: bool = False) -> None:
         super().__init__()
         self.down, self.first = down, first
-        # Conv2d: the first block's convolutions take the image, whose input gradient (for G's step, R1)
-        # has a fast route on the CPU
-        self.conv1 = Conv2d(cin, cout, 3, 1, 1)
-        self.conv2 = Conv2d(cout, cout, 3, 1, 1)
-        self.skip = Conv2d(cin, cout, 1, 1, 0) if (cin != cout or down) else None
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.skip = nn.Conv2d(cin, cout, 1, 1, 0) if (cin != cout or down) else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if self.first else F.relu(x)

@@ -21,14 +21,15 @@ LEAN = {"generator": lambda c: SmallDCGANGenerator(c.z_dim, channels=c.channels,
 register_preset(Preset(
     "dcgan-28-fast",
     "the default: a lean DCGAN (4x4 kernels, 32/64 channels, EMA of G), recognisable digits in minutes on a CPU",
-    (1, 28, 28), **LEAN, defaults=FAST, source=SOURCE, purpose="the default: digits in minutes on a CPU"))
+    (1, 28, 28), **LEAN, defaults=FAST, source=SOURCE, purpose="default: digits in minutes on a CPU",
+    family="lean"))
 
 register_preset(Preset(
     "dcgan-28-cond",
     "dcgan-28-fast conditioned on the dataset's classes: conditional BatchNorm in G, projection D",
     (1, 28, 28), **LEAN, defaults={**FAST, "conditional": True},
     source="dcgan-28-fast with conditional BN (de Vries et al. 2017) and a projection D (Miyato & Koyama 2018)",
-    purpose="one class on demand (conditional)"))
+    purpose="one class on demand (conditional)", family="lean"))
 
 # The best FIDs on a CPU budget: dcgan-28-cond at twice the width (about 2.7x the time per step) with
 # the recipe that helped the lean DCGANs: hinge + TTUR, and a light lazy R1 (docs/quality.md).
@@ -39,7 +40,7 @@ register_preset(Preset(
     (1, 28, 28), **LEAN, defaults={**FAST, "conditional": True, **HINGE_TTUR, **LIGHT_R1, "steps": 10000,
                                    "extra": {"width": 64}},
     source="dcgan-28-cond; hinge loss (Lim & Ye 2017), TTUR (Heusel et al. 2017), lazy R1 (Mescheder et al. 2018)",
-    purpose="best conditional FIDs on a CPU"))
+    purpose="best conditional FIDs on a CPU", family="lean"))
 
 # dcgan-28-fast with the two options that measured better alone and together at 1,000 steps on MNIST and
 # Fashion-MNIST (docs/quality.md); spectral norm and a decaying lr did not.
@@ -48,7 +49,7 @@ register_preset(Preset(
     "dcgan-28-fast with the hinge loss and TTUR (D at twice G's lr): better MNIST and Fashion-MNIST in the same steps",
     (1, 28, 28), **LEAN, defaults={**FAST, **HINGE_TTUR},
     source="dcgan-28-fast; hinge loss (Lim & Ye 2017), TTUR (Heusel et al. 2017)",
-    purpose="the default with hinge + TTUR"))
+    purpose="the default with hinge + TTUR", family="lean"))
 
 # Stacked MNIST on a CPU budget: three channels (one digit each, 1,000 modes). Only the first and last layers
 # see the channels, so a step costs what dcgan-28-hinge's does. A light lazy R1 evens out each channel's
@@ -59,4 +60,4 @@ register_preset(Preset(
     "(--dataset stacked-mnist)",
     (3, 28, 28), **LEAN, defaults={**FAST, **HINGE_TTUR, **LIGHT_R1, "steps": 30000},
     source="dcgan-28-hinge; R1 (Mescheder et al. 2018), lazy (Karras et al. 2020)",
-    purpose="Stacked MNIST's 1,000 modes"))
+    purpose="Stacked MNIST's 1,000 modes", family="lean"))

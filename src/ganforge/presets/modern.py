@@ -21,19 +21,19 @@ register_preset(Preset(
     "resnet-28-mnist",
     "SNGAN-style ResNet for 28x28 grey digits (MNIST): hinge, spectral norm on D, TTUR, linear lr decay, EMA of G",
     (1, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
-    source=SNGAN, purpose="GPU: modern ResNet, digits"))
+    source=SNGAN, purpose="GPU: modern ResNet, digits", family="modern"))
 
 register_preset(Preset(
     "resnet-28-fashion",
     "resnet-28-mnist at twice the width, for Fashion-MNIST's textures (--dataset fashion-mnist)",
     (1, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 64}},
-    source=SNGAN, purpose="GPU: modern ResNet, clothes"))
+    source=SNGAN, purpose="GPU: modern ResNet, clothes", family="modern"))
 
 register_preset(Preset(
     "resnet-28-stacked",
     "resnet-28-mnist for three-channel 28x28 images: Stacked MNIST's 1,000 modes (--dataset stacked-mnist)",
     (3, 28, 28), **RESNET, defaults={**MODERN, "batch_size": 64, "steps": 10000, "extra": {"width": 32}},
-    source=SNGAN, purpose="GPU: modern ResNet, 1,000 modes"))
+    source=SNGAN, purpose="GPU: modern ResNet, 1,000 modes", family="modern"))
 
 register_preset(Preset(
     "resnet-64-rgb",
@@ -44,5 +44,5 @@ register_preset(Preset(
     # small-data runs are short.
     defaults={**MODERN, "batch_size": 32, "steps": 20000, "augment": "translation,cutout,color", "ema_kimg": 5.0,
               "extra": {"width": 32}},
-    source=SNGAN + "; DiffAugment (Zhao et al. 2020)", purpose="GPU: your colour images, 64 px",
+    source=SNGAN + "; DiffAugment (Zhao et al. 2020)", purpose="GPU: your colour images, 64 px", family="modern",
     resolutions=(32, 64)))

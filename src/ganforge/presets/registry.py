@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..config import RunConfig
+from .. import accel
+from ..config import DEFAULT_PRESET, RunConfig
 from ..errors import GanforgeError
 from ..models.conditional import num_classes_of
 from ..models.layers import init_weights
 from ..penalties import apply_spectral_norm
 
 Builder = Callable[[RunConfig], nn.Module]
-QUALITY_FILE = Path(__file__).resolve().parent / "quality.json"
+# The families in the order `ganforge presets` lists them: the lean DCGANs for CPUs (the default among them),
+# the tutorial models as written, the modern recipes for GPUs.
+FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras and TensorFlow tutorials as written",
+            "modern": "modern recipes (SNGAN-style ResNets) for a GPU"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Preset:
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where the recipe comes from
     purpose: str = ""  # a few words for the presets table
+    family: str = ""  # a key of FAMILIES: where the preset stands in the list
     resolutions: tuple[int, ...] = ()  # sides the architecture can make; () means only image_shape's
     channel_options: tuple[int, ...] = ()  # channel counts it can make; () means only image_shape's
 
@@ -54,6 +58,8 @@ PRESETS: dict[str, Preset] = {}
 def register_preset(preset: Preset) -> Preset:
     if preset.name in PRESETS:
         raise ValueError(f"preset {preset.name!r} is registered twice")
+    if preset.family not in FAMILIES:
+        raise ValueError(f"preset {preset.name!r}: family {preset.family!r} is not one of {', '.join(FAMILIES)}")
     PRESETS[preset.name] = preset
     return preset
 
@@ -62,7 +68,14 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise GanforgeError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+        raise GanforgeError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}") from None
+
+
+def preset_names() -> list[str]:
+    """Every preset in the order a person reads them: family by family (``FAMILIES``), the default first,
+    then by name; the same order whatever registered them first."""
+    families = list(FAMILIES)
+    return sorted(PRESETS, key=lambda n: (families.index(PRESETS[n].family), n != DEFAULT_PRESET, n))
 
 
 def conditional_presets() -> list[str]:
@@ -81,10 +94,14 @@ def _check_conditional(cfg: RunConfig, *nets: nn.Module) -> None:
                             f"{', '.join(conditional_presets())}")
 
 
-def _accelerate(cfg: RunConfig, device: torch.device | None, *nets: nn.Module) -> None:
+def _accelerate(cfg: RunConfig, device: torch.device | None, *nets: nn.Module, training: bool) -> None:
     """Switch in the speed tricks ``cfg.accel`` allows on ``device`` (``ganforge.accel``): the one place
-    where they meet the models, whoever builds them (training, sampling, export)."""
-    # TODO(merge): accel.apply(accel.plan(cfg.accel, device), *nets)
+    where they meet the models, whoever builds them (training, sampling). Without a device the networks
+    stay plain (built to be inspected); only training sets the process-wide allocator."""
+    if device is None:
+        return
+    plan = accel.plan(cfg.accel, device)
+    accel.apply(plan if training else dataclasses.replace(plan, allocator=False), *nets)
 
 
 def build_models(cfg: RunConfig, device: torch.device | None = None) -> tuple[nn.Module, nn.Module]:
@@ -99,7 +116,7 @@ def build_models(cfg: RunConfig, device: torch.device | None = None) -> tuple[nn
         apply_spectral_norm(d)
     if cfg.spectral_norm == "gd":
         apply_spectral_norm(g)
-    _accelerate(cfg, device, g, d)
+    _accelerate(cfg, device, g, d, training=True)
     return g, d
 
 
@@ -110,14 +127,5 @@ def build_generator(cfg: RunConfig, device: torch.device | None = None) -> nn.Mo
     init_weights(g, cfg.init)
     if cfg.spectral_norm == "gd":
         apply_spectral_norm(g)
-    _accelerate(cfg, device, g)
+    _accelerate(cfg, device, g, training=False)
     return g
-
-
-def measured_quality() -> dict[str, dict[str, Any]]:
-    """What ``bench/preset_quality.py`` measured for each preset (``quality.json``); {} when absent."""
-    try:
-        return json.loads(QUALITY_FILE.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-

@@ -30,7 +30,8 @@ register_preset(Preset(
     # fake batch (made by gen.predict, so BN in inference mode), then G through the combined model.
     defaults={**KERAS, "batch_size": 32, "z_dim": 100, "optimizer": "sgd", "lr_g": 0.01, "lr_d": 0.01,
               "momentum": 0.0, "d_update": "separate", "g_eval_for_d": True, "steps": 30000},
-    source="Analytics Vidhya, 'GAN in TensorFlow to generate images' (Keras)", purpose="tutorial: MLP GAN, SGD"))
+    source="Analytics Vidhya, 'GAN in TensorFlow to generate images' (Keras)", purpose="tutorial: MLP GAN, SGD",
+    family="tutorial"))
 
 register_preset(Preset(
     "mlp-adam",
@@ -43,7 +44,8 @@ register_preset(Preset(
     # noise (the loop's GAN.train_on_batch(noise, ...) reuses predict()'s noise).
     defaults={**KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
               "betas": (0.5, 0.999), "d_update": "concat", "g_eval_for_d": True, "g_noise": "reuse", "epochs": 50},
-    source="Keras MLP GAN tutorial (generator.predict + train_on_batch loop)", purpose="tutorial: MLP GAN, Adam"))
+    source="Keras MLP GAN tutorial (generator.predict + train_on_batch loop)", purpose="tutorial: MLP GAN, Adam",
+    family="tutorial"))
 
 register_preset(Preset(
     "dcgan-28",
@@ -54,7 +56,7 @@ register_preset(Preset(
     # One GradientTape pass: G and D losses from the same forward, both updated at once.
     defaults={**KERAS, "batch_size": 256, "z_dim": 100, "optimizer": "adam", "lr_g": 1e-4, "lr_d": 1e-4,
               "betas": (0.9, 0.999), "d_update": "simultaneous", "g_eval_for_d": False, "epochs": 50},
-    source="tensorflow.org/tutorials/generative/dcgan", purpose="tutorial: TensorFlow's DCGAN"))
+    source="tensorflow.org/tutorials/generative/dcgan", purpose="tutorial: TensorFlow's DCGAN", family="tutorial"))
 
 DCGAN64 = {**KERAS, "batch_size": 128, "z_dim": 100, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4,
            "betas": (0.5, 0.999), "d_update": "simultaneous", "g_eval_for_d": False, "steps": 10000}
@@ -65,7 +67,8 @@ register_preset(Preset(
     (3, 64, 64),
     generator=lambda c: TutorialDCGAN64Generator(c.z_dim, activation=False),
     discriminator=lambda c: TutorialDCGAN64Discriminator(d_channels(c)),
-    defaults=DCGAN64, source="Keras 64x64 DCGAN tutorial", purpose="tutorial: 64x64 RGB, as written"))
+    defaults=DCGAN64, source="Keras 64x64 DCGAN tutorial", purpose="tutorial: 64x64 RGB, as written",
+    family="tutorial"))
 
 register_preset(Preset(
     "dcgan-64-rgb-fixed",
@@ -73,4 +76,5 @@ register_preset(Preset(
     (3, 64, 64),
     generator=lambda c: TutorialDCGAN64Generator(c.z_dim, activation=True),
     discriminator=lambda c: TutorialDCGAN64Discriminator(d_channels(c)),
-    defaults=DCGAN64, source="Keras 64x64 DCGAN tutorial, corrected", purpose="tutorial: 64x64 RGB, fixed"))
+    defaults=DCGAN64, source="Keras 64x64 DCGAN tutorial, corrected", purpose="tutorial: 64x64 RGB, fixed",
+    family="tutorial"))

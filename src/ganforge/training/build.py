@@ -16,6 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import accel
+from ..accel.settings import compiled, fused_supported, use_channels_last, use_compile, with_precision
+from ..accel.shared_backward import backward_both, batch_independent
 from ..augment import parse_augment
 from ..config import DEFAULT_DATASET, RunConfig, TrainConfig
 from ..data import ImageDataset, load_dataset
@@ -23,11 +26,9 @@ from ..device import resolve_device
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..penalties import active_penalties
-from ..performance import compiled, fused_supported, use_channels_last, use_compile, with_precision
 from ..presets import build_models
 from ..resolve import DataFacts, image_size, preset_of, preview, resolve
 from ..run.folder import check_new_run_dir, default_run_dir
-from ..shared_backward import backward_both, batch_independent
 from ..updates import UPDATE_RULES
 from .distributed import Context, barrier, broadcast_string, init_from_env, sync_batchnorm
 from .sampler import BatchSampler
@@ -48,6 +49,7 @@ class Built:
     fixed_z: torch.Tensor
     fixed_y: torch.Tensor | None
     compile_mode: str
+    accel: accel.AccelPlan
 
 
 def build(request: TrainConfig, *, run_dir: str | Path | None, log: Log, resuming: bool) -> Built:
@@ -100,15 +102,16 @@ def build(request: TrainConfig, *, run_dir: str | Path | None, log: Log, resumin
     if ctx.enabled:  # dropout masks etc.: each process its own stream (noise z is shared, then sliced)
         torch.manual_seed(cfg.seed * 1_000_003 + ctx.rank)
     augment = parse_augment(cfg.augment)  # DiffAugment draws from the noise stream
-    # A simultaneous step's two losses share one backward through D: on the CPU, for a D that scores each
-    # image on its own, seen directly (no DiffAugment, no packing).
-    share = device.type == "cpu" and batch_independent(D) and not augment and cfg.pack == 1
+    # A simultaneous step's two losses can share one backward through D (accel.shared_backward) when D scores
+    # each image on its own, seen directly (no DiffAugment, no packing); the accel plan says whether they do.
+    plan = accel.plan(cfg.accel, device)
+    share = plan.shared_backward and batch_independent(D) and not augment and cfg.pack == 1
     gan = GANStep(cfg, G=G, D=D, G_run=G_run, D_run=D_run, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
                   loss=LOSSES[cfg.loss], rule=UPDATE_RULES[cfg.d_update], penalties=active_penalties(cfg),
                   sampler=sampler, augment=augment, noise=noise, ctx=ctx, device=device,
                   backward_pair=backward_both if share else None)
     fixed_z, fixed_y = _fixed_noise(cfg, device)
-    return Built(cfg, dataset, ctx, device, run_dir, gan, fixed_z, fixed_y, mode)
+    return Built(cfg, dataset, ctx, device, run_dir, gan, fixed_z, fixed_y, mode, plan)
 
 
 def _quiet(*_: Any) -> None:

@@ -55,6 +55,7 @@ class Trainer:
         b = build(request, run_dir=run_dir, log=log, resuming=_resume_from is not None)
         self.cfg, self.dataset, self.ctx, self.device, self.run_dir = b.cfg, b.dataset, b.ctx, b.device, b.run_dir
         self.gan, self.fixed_z, self.fixed_y, self.compile_mode = b.gan, b.fixed_z, b.fixed_y, b.compile_mode
+        self.accel = b.accel  # the speed tricks switched in (ganforge.accel)
         self.is_main = self.ctx.is_main
         self.log = log if self.is_main else (lambda *_: None)
         self.evaluator = None

@@ -43,7 +43,7 @@ class GANStep:
         self.cfg, self.G, self.D, self.G_run, self.D_run, self.G_ema = cfg, G, D, G_run, D_run, G_ema
         self.opt = {"G": opt_g, "D": opt_d}
         self.loss, self.rule, self.penalties, self.sampler, self.augment = loss, rule, penalties, sampler, augment
-        self.noise_gen, self.ctx, self.device, self._backward_pair = noise, ctx, device, backward_pair
+        self.noise_gen, self.ctx, self.device, self.backward_pair = noise, ctx, device, backward_pair
         self.params = {"G": [p for p in G.parameters() if p.requires_grad],
                        "D": [p for p in D.parameters() if p.requires_grad]}
         self.batch = cfg.batch_size // ctx.world  # this process's share of the batch
@@ -134,9 +134,9 @@ class GANStep:
         loss.backward(inputs=self.params["D"])
 
     def backward_both(self, loss_g: Tensor, loss_d: Tensor, fake_logits: Tensor, fake: Tensor) -> bool:
-        if self._backward_pair is None:
+        if self.backward_pair is None:
             return False
-        return self._backward_pair(loss_g, loss_d, fake_logits, fake, self.params["G"], self.params["D"])
+        return self.backward_pair(loss_g, loss_d, fake_logits, fake, self.params["G"], self.params["D"])
 
     def update(self, net: str, loss: Tensor) -> None:
         """The optimiser step with the gradients averaged over the processes, unless the loss or a gradient

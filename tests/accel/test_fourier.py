@@ -4,9 +4,19 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ganforge.models import fourier
+from ganforge import accel
+from ganforge.accel import fourier
 from ganforge.models.layers import ConvTranspose2d
+
+CPU = torch.device("cpu")
+
+
+def fourier_layer(*args, **kwargs) -> ConvTranspose2d:
+    layer = ConvTranspose2d(*args, **kwargs)
+    accel.apply(accel.plan("fourier", CPU), layer)
+    return layer
 
 
 @pytest.mark.parametrize("p", [5, 8, 9, 12])
@@ -75,16 +85,25 @@ def _count_calls(monkeypatch):
     return calls
 
 
+def test_only_eligible_layers_get_the_route():
+    assert fourier.eligible(ConvTranspose2d(64, 32, 5, 1, "same"))
+    assert fourier.eligible(nn.ConvTranspose2d(64, 32, 5, 1, 2))               # a plain layer too
+    assert not fourier.eligible(ConvTranspose2d(64, 32, 5, 2, "same"))         # stride 2
+    assert not fourier.eligible(nn.ConvTranspose2d(64, 32, (5, 3), 1, 1))      # not square
+    assert not fourier.eligible(nn.ConvTranspose2d(64, 32, 5, 1, 2, groups=2))
+    assert not fourier.eligible(nn.Conv2d(64, 32, 5, 1, 2))
+
+
 def test_layer_takes_the_route_in_fp32_and_matches_the_direct_layer(monkeypatch):
     calls = _count_calls(monkeypatch)
     torch.manual_seed(0)
-    layer = ConvTranspose2d(64, 32, 5, 1, "same", bias=True)
+    layer = fourier_layer(64, 32, 5, 1, "same", bias=True)
     torch.nn.init.normal_(layer.bias)
     x = torch.randn(16, 64, 7, 7, requires_grad=True)
     y = layer(x)
     assert calls == [torch.float32]
-    with fourier.disabled():
-        want = layer(x)
+    accel.remove(layer)
+    want = layer(x)
     assert len(calls) == 1
     torch.testing.assert_close(y, want, rtol=1e-4, atol=1e-4)
     grad = torch.randn_like(y)
@@ -95,26 +114,45 @@ def test_layer_takes_the_route_in_fp32_and_matches_the_direct_layer(monkeypatch)
 
 def test_layer_stays_direct_where_it_does_not_pay_or_cannot(monkeypatch):
     calls = _count_calls(monkeypatch)
-    ConvTranspose2d(64, 1, 5, 2, "same")(torch.randn(2, 64, 7, 7))        # stride 2
-    ConvTranspose2d(8, 4, 3, 1, "same")(torch.randn(2, 8, 7, 7))          # too few channels to pay
-    ConvTranspose2d(256, 128, 5, 1, "same")(torch.randn(1, 256, 7, 7))    # one image
-    layer = ConvTranspose2d(64, 32, 5, 1, "same")
-    torch.jit.trace(layer, torch.randn(1, 64, 7, 7), check_trace=False)  # exporters see the plain op
-    layer.double()(torch.randn(1, 64, 7, 7, dtype=torch.float64))         # fp64: direct
+    fourier_layer(64, 1, 5, 2, "same")(torch.randn(2, 64, 7, 7))        # stride 2
+    fourier_layer(8, 4, 3, 1, "same")(torch.randn(2, 8, 7, 7))          # too few channels to pay
+    fourier_layer(256, 128, 5, 1, "same")(torch.randn(1, 256, 7, 7))    # one image
+    layer = fourier_layer(64, 32, 5, 1, "same")
+    torch.jit.trace(layer, torch.randn(16, 64, 7, 7), check_trace=False)  # exporters see the plain op
+    layer.double()(torch.randn(16, 64, 7, 7, dtype=torch.float64))        # fp64: direct
     assert calls == []
+    layer.float()(torch.randn(16, 64, 7, 7))                             # the same layer does take it
+    assert calls == [torch.float32]
+
+
+def test_a_plain_transposed_convolution_takes_the_route_and_keeps_its_output_size_argument(monkeypatch):
+    calls = _count_calls(monkeypatch)
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(64, 32, 5, 1, 2)
+    reference = nn.ConvTranspose2d(64, 32, 5, 1, 2)
+    reference.load_state_dict(layer.state_dict())
+    accel.apply(accel.plan("fourier", CPU), layer)
+    x = torch.randn(16, 64, 7, 7)
+    torch.testing.assert_close(layer(x), reference(x), rtol=1e-4, atol=1e-4)
+    assert calls == [torch.float32]
+    torch.testing.assert_close(layer(x, output_size=[7, 7]), reference(x), rtol=1e-4, atol=1e-4)
+    assert calls == [torch.float32]  # with an output size: torch's own forward
 
 
 def test_bf16_autocast_runs_the_route_in_bf16_with_bf16_sized_error(monkeypatch):
     calls = _count_calls(monkeypatch)
     torch.manual_seed(0)
-    layer = ConvTranspose2d(64, 32, 5, 1, "same", bias=False)
+    layer = fourier_layer(64, 32, 5, 1, "same", bias=False)
     x = torch.randn(16, 64, 7, 7).relu()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = layer(x)
     assert calls == [torch.bfloat16] and y.dtype == torch.bfloat16
     exact = F.conv_transpose2d(x.double(), layer.weight.double(), None, 1, 2)
-    with fourier.disabled(), torch.autocast("cpu", dtype=torch.bfloat16):
-        direct = layer(x)
+    plain = ConvTranspose2d(64, 32, 5, 1, "same", bias=False)
+    plain.load_state_dict(layer.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        direct = plain(x)
+    assert calls == [torch.bfloat16]
     err, direct_err = ((t.double() - exact).norm() / exact.norm() for t in (y, direct))
     assert err < 3 * direct_err and err < 1e-2
     y.float().sum().backward()

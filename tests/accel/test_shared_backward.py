@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ganforge import TrainConfig, Trainer
-from ganforge import shared_backward as sb
+from ganforge.accel import shared_backward as sb
 from ganforge.losses import LOSSES
 from ganforge.models.conditional import call
 from ganforge.models.dcgan import TutorialDCGAN28Discriminator
@@ -108,14 +108,10 @@ def test_nan_logits_take_two_passes():
     assert not taken
 
 
-def test_disabled_and_packed_logits_take_two_passes():
+def test_packed_logits_take_two_passes():
     G, D, z, real = _setup(torch.float64)
     gp, dp = list(G.parameters()), list(D.parameters())
     fake, f, lg, ld = _forward(G, D, z, real, LOSSES["bce"])
-    with sb.disabled():
-        assert not sb.enabled()
-        assert not sb.backward_both(lg, ld, f, fake, gp, dp)
-    assert sb.enabled()
     packed = f.reshape(3, 2).sum(1)  # one logit per two images (PacGAN): no per-image ratio
     assert not sb.backward_both(LOSSES["bce"].g(None, packed), LOSSES["bce"].d_fake(packed), packed, fake, gp, dp)
 
@@ -153,17 +149,19 @@ def test_trainer_takes_the_shared_pass_and_trains_as_two_passes(tmp_path, monkey
         calls.append(real_backward_both(*a, **k))
         return calls[-1]
 
-    monkeypatch.setattr("ganforge.training.backward_both", spy)
+    monkeypatch.setattr("ganforge.training.build.backward_both", spy)
     cfg = dict(preset="dcgan-28", batch_size=16, z_dim=8, steps=3, dataset="mnist-sample", progress=False,
                log_every=3, seed=3)
     shared = Trainer(TrainConfig(**cfg, out=str(tmp_path / "a")), log=lambda *a: None)
-    assert shared._share_d_backward
+    assert shared.gan.backward_pair is not None and shared.accel.shared_backward  # on by default on the CPU
     shared.train()
     assert calls == [True, True, True]
-    with sb.disabled():
-        plain = Trainer(TrainConfig(**cfg, out=str(tmp_path / "b")), log=lambda *a: None)
-        plain.train()
-    assert calls[3:] == [False, False, False]  # disabled: two ordinary passes each step
+    # The same layer tricks without the shared backward: two ordinary passes each step, never asked.
+    plain = Trainer(TrainConfig(**cfg, accel="fourier,col2im,fast_dropout", out=str(tmp_path / "b")),
+                    log=lambda *a: None)
+    assert plain.gan.backward_pair is None and not plain.accel.shared_backward
+    plain.train()
+    assert calls == [True, True, True]
     for m_shared, m_plain in ((shared.G, plain.G), (shared.D, plain.D)):
         for (name, a), (_, b) in zip(m_shared.state_dict().items(), m_plain.state_dict().items()):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
@@ -172,7 +170,8 @@ def test_trainer_takes_the_shared_pass_and_trains_as_two_passes(tmp_path, monkey
 def test_trainer_keeps_two_passes_where_d_mixes_the_batch(tmp_path):
     cfg = TrainConfig(preset="dcgan-64-rgb", batch_size=4, z_dim=8, steps=1, dataset="mnist-sample",
                       progress=False, out=str(tmp_path / "r"))
-    assert not Trainer(cfg, log=lambda *a: None)._share_d_backward
+    t = Trainer(cfg, log=lambda *a: None)
+    assert t.accel.shared_backward and t.gan.backward_pair is None  # D has BatchNorm
 
 
 def test_bf16_autocast_gradients_match_two_passes_to_bf16_rounding():
@@ -198,13 +197,15 @@ def test_compiled_d_takes_the_shared_pass_too(tmp_path, monkeypatch):
     torch._dynamo.reset()
     calls = []
     real_backward_both = sb.backward_both
-    monkeypatch.setattr("ganforge.training.backward_both", lambda *a: calls.append(real_backward_both(*a)) or calls[-1])
+    monkeypatch.setattr("ganforge.training.build.backward_both",
+                        lambda *a: calls.append(real_backward_both(*a)) or calls[-1])
     cfg = dict(preset="dcgan-28", batch_size=8, z_dim=8, steps=2, dataset="mnist-sample", progress=False, log_every=2)
     comp = Trainer(TrainConfig(**cfg, compile="default", out=str(tmp_path / "c")), log=lambda *a: None)
     comp.train()
     assert calls == [True, True]
-    with sb.disabled():
-        eager = Trainer(TrainConfig(**cfg, out=str(tmp_path / "e")), log=lambda *a: None)
-        eager.train()
+    eager = Trainer(TrainConfig(**cfg, accel="fourier,col2im,fast_dropout", out=str(tmp_path / "e")),
+                    log=lambda *a: None)
+    eager.train()
+    assert calls == [True, True]
     for (name, a), (_, b) in zip(comp.G.state_dict().items(), eager.G.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)

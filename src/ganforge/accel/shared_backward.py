@@ -13,7 +13,8 @@ up to one rounding, so the gradients differ from two separate passes by float ro
 as nothing underflows. A step where some ``b_i`` is tiny or zero (a saturated sigmoid, the hinge loss
 past its margin) or a ratio is huge or not finite takes the two ordinary passes instead.
 
-CPU only: deciding that needs the ratios on the host, a synchronisation per step on a GPU.
+CPU only: deciding that needs the ratios on the host, a synchronisation per step on a GPU. The trainer
+calls ``backward_both`` when its accel plan has ``shared_backward`` and ``batch_independent(D)`` holds.
 """
 
 from __future__ import annotations
@@ -23,16 +24,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .performance import Switch
-
 # |b_i| at least 2^-60 and |a_i / b_i| at most 2^60: a backward scaled by b_i then stays more than 60
 # binades above float32's (and bfloat16's) smallest normal number, so nothing is flushed or denormal.
 MIN_D_GRAD = 2.0 ** -60
 MAX_RATIO = 2.0 ** 60
-
-# On by default; off for two ordinary passes (a bench's --separate-backward, to compare or count FLOPs).
-_switch = Switch()
-enabled, set_enabled, disabled = _switch.enabled, _switch.set_enabled, _switch.disabled
 
 
 def batch_independent(d: nn.Module) -> bool:
@@ -47,7 +42,7 @@ def backward_both(loss_g: torch.Tensor, loss_d: torch.Tensor, logits_fake: torch
     backward through D on ``fake``. ``logits_fake`` must be D's output on ``fake``, one logit per image.
     Returns False, having computed nothing and kept the graph, when the step must take the two
     ordinary passes: then the caller does."""
-    if not enabled() or logits_fake.numel() != fake.shape[0]:
+    if logits_fake.numel() != fake.shape[0]:
         return False
     a, = torch.autograd.grad(loss_g, logits_fake, retain_graph=True)
     b, = torch.autograd.grad(loss_d, logits_fake, retain_graph=True)

@@ -1,5 +1,5 @@
-"""Speed settings: fused optimisers, channels_last, torch.compile and bf16 autocast. Each is checked
-to be in effect and (but for bf16) to leave the results as they were."""
+"""Speed settings: fused optimisers, channels_last, torch.compile and bf16 autocast, and the allocator
+setting. Each is checked to be in effect and (but for bf16) to leave the results as they were."""
 
 import json
 import subprocess
@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from ganforge import TrainConfig, Trainer
+from ganforge.accel.settings import (
+    CHANNELS_LAST,
+    COMPILE_MODES,
+    PRECISIONS,
+    use_channels_last,
+    use_compile,
+    with_precision,
+)
 from ganforge.errors import GanforgeError
-from ganforge.performance import use_channels_last, use_compile, with_precision
 from helpers import resolved
 
 BASE = {"preset": "dcgan-28-fast", "dataset": "mnist-sample", "batch_size": 8, "extra": {"width": 4},
@@ -89,6 +96,19 @@ def test_bad_speed_settings_name_the_field():
         resolved(**BASE, precision="fp16")
     with pytest.raises(GanforgeError, match="channels_last"):
         resolved(**BASE, channels_last="yes")
+    with pytest.raises(GanforgeError, match="accel"):
+        resolved(**BASE, accel="fast")
+
+
+def test_the_choices_and_their_one_line_errors():
+    assert PRECISIONS == ("fp32", "bf16") and CHANNELS_LAST == ("auto", "on", "off")
+    assert COMPILE_MODES[:2] == ("auto", "none")
+    for call, name in ((lambda: with_precision(lambda: None, "fp16", torch.device("cpu")), "precision"),
+                       (lambda: use_channels_last("yes", []), "channels_last"),
+                       (lambda: use_compile("fast", torch.device("cpu")), "compile")):
+        with pytest.raises(GanforgeError) as e:
+            call()
+        assert str(e.value).startswith(f"{name} must be one of") and "\n" not in str(e.value)
 
 
 def test_keep_freed_memory_stops_page_faults_for_reallocated_activations():
@@ -97,7 +117,7 @@ def test_keep_freed_memory_stops_page_faults_for_reallocated_activations():
     # they live and after they are freed) and the page faults the round cost.
     code = """
 import ctypes, json, resource, sys, torch
-from ganforge.performance import keep_freed_memory
+from ganforge.accel.allocator import keep_freed_memory
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
@@ -136,19 +156,3 @@ print(json.dumps(rounds))
     default = rounds["0"]
     if not any(r["mmapped"] > 0 or r["trimmed"] > 0 for r in default):
         pytest.skip(f"glibc's defaults here already keep freed memory: {default}")
-
-
-def test_switch_turns_off_inside_the_block_and_restores_after_an_error():
-    from ganforge.performance import Switch
-
-    s = Switch()
-    assert s.enabled()
-    with pytest.raises(RuntimeError):
-        with s.disabled():
-            assert not s.enabled()
-            raise RuntimeError("inside")
-    assert s.enabled()
-    assert s.set_enabled(False) is True and s.set_enabled(False) is False
-    with s.disabled():  # already off: stays off after, too
-        assert not s.enabled()
-    assert not s.enabled()
