@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .config import RunConfig
 from .fileio import atomic_write_text
-from .run.folder import LOG_FILE, read_config, read_log
+from .run.folder import LOG_FILE, config_from_dict, read_config, read_log
 from .run.pretrained import SAMPLES_FILE, is_pretrained_folder
 from .run.pretrained import read_config as read_pretrained_config
 from .run.shipped import is_shipped_ref, read_info, shipped_name_of, shipped_path
@@ -185,6 +185,8 @@ def build_pretrained_report(folder: Path) -> str:
     parts.append(_section("metrics", "Metrics", _table(sorted(metrics.items()), ("metric", "value")) if metrics
                           else '<p class="muted">no metrics recorded</p>'))
     parts.append(_section("config", "Config", _table(sorted(tc.items()), ("field", "value"))))
+    cfg = config_from_dict(tc, source=str(folder / "config.json"))
+    parts.append(_section("architecture", "Architecture", architecture_html(cfg)))
     samples = folder / SAMPLES_FILE
     parts.append(_section("final", "Samples", _img(samples.read_bytes(), "image/png", "samples", width=min(
         3 * _png_width(samples), 960)) if samples.is_file() else '<p class="muted">no samples.png</p>'))

@@ -233,3 +233,18 @@ def test_a_parent_folder_skips_a_run_that_cannot_load_and_says_so(tiny_run_dir, 
     assert len(notes) == 1 and "b-still-training" in notes[0] and "checkpoint" in notes[0]
     with pytest.raises(GanforgeError, match="checkpoint"):  # named outright, it must load
         load_runs([parent / "b-still-training"], device="cpu")
+
+
+def test_the_architecture_is_the_preset_summary_of_the_runs_config(client, tiny_run):
+    from ganforge.presets import summarize_preset
+
+    body = client.get("/api/runs/tiny/architecture").json()
+    assert body["config"]["preset"] == "dcgan-28-fast" and body["config"]["extra"] == {"width": 8}
+    g, d = summarize_preset(tiny_run.config)
+    for got, want in ((body["generator"], g), (body["discriminator"], d)):
+        assert [r["Layer (type)"] for r in got["rows"]] == [r.label for r in want.rows]
+        assert [r["Output Shape"] for r in got["rows"]] == [r.shape_text for r in want.rows]
+        assert got["totals"] == want.totals_lines() and got["summary"] == want.to_dict()
+    assert body["generator"]["summary"]["trainable"] == sum(p.numel() for p in tiny_run.generator.parameters())
+    fake = client.get("/api/runs/cond/architecture").json()  # a look-alike without a config: nothing to show
+    assert fake == {"config": None, "generator": None, "discriminator": None}

@@ -163,6 +163,10 @@ def test_the_architecture_tab_shows_the_config(page):
     page.wait_for_function("() => document.body.dataset.arch === 'alpha'")
     config = page.eval_on_selector_all("#arch-config tr", "rs => rs.map(r => r.textContent)")
     assert any(r.startswith("preset") and "dcgan-28-fast" in r for r in config)
+    heads = page.eval_on_selector_all("#arch-tables h2", "hs => hs.map(h => h.textContent)")
+    assert heads == ["Generator", "Discriminator"]
+    first = page.eval_on_selector_all("#arch-tables table.layers", "ts => ts.map(t => t.rows.length)")
+    assert len(first) == 2 and min(first) > 2  # a header and the layers of each network
 
 
 def test_the_form_shows_the_servers_reason_for_a_refusal(page):

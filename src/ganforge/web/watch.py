@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 
 from ..errors import GanforgeError
+from ..presets import summarize_preset
 from ..run.folder import METRICS_FILE, grid_path
 from ..run.pretrained import read_config as read_pretrained_config
 from ..run.shipped import read_info
@@ -85,12 +86,15 @@ def add_watch_routes(app: FastAPI, studio: Studio) -> None:
         if cfg is None:
             return out
         try:
-            from ..models.summary import summarize_preset
-        except ImportError:  # a ganforge without the layer summary: the config alone
-            out["note"] = "this ganforge has no ganforge.models.summary; showing the config only"
+            summaries = summarize_preset(cfg)
+        except (GanforgeError, KeyError, RuntimeError, TypeError, ValueError) as e:  # a config that no longer builds
+            out["note"] = f"the networks could not be rebuilt from the config: {e}"
             return out
-        g, d = summarize_preset(cfg)
-        out["generator"], out["discriminator"] = g.to_dict(), d.to_dict()
+        # The rows as `ganforge presets NAME` prints them (Keras' columns), and the plain data beside them.
+        for key, s in zip(("generator", "discriminator"), summaries):
+            out[key] = {"name": s.name, "totals": s.totals_lines(), "summary": s.to_dict(),
+                        "rows": [{"Layer (type)": r.label, "Output Shape": r.shape_text, "Param #": r.params}
+                                 for r in s.rows]}
         return out
 
 

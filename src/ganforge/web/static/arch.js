@@ -26,16 +26,17 @@
     return t;
   }
 
-  // A summary's to_dict(): its layer rows, then its scalar totals.
+  // One network's table, as `ganforge presets NAME` prints it: layer (type), output shape, parameters; totals.
   function summary(title, s) {
     const box = document.createElement("div");
+    box.className = "summary";
     const h = document.createElement("h2");
     h.textContent = title;
     box.appendChild(h);
-    const layers = s.layers || s.rows || [];
-    if (layers.length) box.appendChild(table(layers, [...new Set(layers.flatMap((r) => Object.keys(r)))]));
-    const totals = Object.entries(s).filter(([, v]) => v == null || typeof v !== "object");
-    if (totals.length) box.appendChild(table(totals.map(([k, v]) => ({ "": k, value: v })), ["", "value"]));
+    box.appendChild(table(s.rows, ["Layer (type)", "Output Shape", "Param #"]));
+    const totals = document.createElement("ul");
+    for (const line of s.totals) totals.appendChild(cell("li", line));
+    box.appendChild(totals);
     return box;
   }
 
