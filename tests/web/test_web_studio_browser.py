@@ -179,3 +179,27 @@ def test_the_form_shows_the_servers_reason_for_a_refusal(page):
     page.fill("#new-lr-g", "fast")
     page.click("#new-start")
     page.wait_for_function("() => document.querySelector('#new-run-error').textContent.includes(\"'lr_g'\")")
+
+
+def test_evaluations_and_the_grid_slider_on_the_training_tab(page, studio):
+    folder = studio.root / "gamma"
+    if not folder.exists():  # alpha's run, as if it had been evaluated along the way
+        shutil.copytree(studio.root / "alpha", folder)
+        with open(folder / "log.jsonl", "a") as f:
+            for step, fid in ((3, 250.0), (6, 180.5)):
+                record = {"step": step, "time": 0.1 * step, "metric": "domain-fid", "domain_fid": fid}
+                f.write(json.dumps(record) + "\n")
+        (folder / "final_grid.png").touch()  # written last, as the trainer does: the run has finished
+    page.click("#refresh-runs")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#run-select option')).some(o => o.value === "
+                           "'gamma')")
+    page.select_option("#run-select", "gamma")
+    page.click("#tabs button[data-view=training]")
+    page.wait_for_function(f"() => ({POINTS})('#chart-eval-domain_fid') === 2")
+    assert "domain-fid: domain_fid" in page.text_content("#chart-eval-domain_fid")
+    assert "finished" == page.text_content("#live-state")
+    page.wait_for_function(f"() => ({GRID_STEP})() === 6")  # the newest grid; the slider goes back in time
+    page.fill("#grid-scrub", "0")
+    page.wait_for_function(f"() => ({GRID_STEP})() === 0")
+    stats = page.text_content("#live-stats")
+    assert "domain-fid: domain_fid" in stats and "180.5" in stats
