@@ -261,3 +261,11 @@ def test_runs_from_python_and_from_torchrun_are_watched_too(server, run_dir, mon
         _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err[-2000:]
     assert steps == list(range(2, 21, 2))
+
+
+def test_metrics_are_the_headline_numbers_of_ganforge_eval(server, run_dir):
+    (run_dir / "metrics.json").write_text(json.dumps({
+        "confident": {"confident": 0.91, "n": 10000, "seed": 0, "protocol": "..."},
+        "class-kl": {"class_kl": 0.012, "mode_collapse": False, "class_histogram": [0.1] * 10}}))
+    body = httpx.get(f"{server.url}/api/runs/in-progress/metrics").json()
+    assert body == {"measured": {"confident": 0.91, "class_kl": 0.012}, "made": None}

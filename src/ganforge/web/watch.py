@@ -127,5 +127,6 @@ def measured_numbers(path) -> dict[str, float]:
     out = {}
     for name, entry in entries.items() if isinstance(entries, dict) else ():
         keys = METRICS[name].keys if name in METRICS else ()
-        out.update({k: entry[k] for k in keys if isinstance(entry, dict) and isinstance(entry.get(k), int | float)})
+        numbers = {k: entry.get(k) for k in keys if isinstance(entry, dict)}
+        out.update({k: v for k, v in numbers.items() if isinstance(v, int | float) and not isinstance(v, bool)})
     return out
