@@ -132,3 +132,8 @@ def test_pretrained_mnist_cond_draws_sevens(digits_classifier):
     accuracy = float((digits_classifier(sevens)["logprobs"].argmax(1) == 7).double().mean())
     print(f"\npretrained:mnist-cond --class 7: {accuracy:.1%} read as sevens")
     assert accuracy >= 0.95
+
+
+def test_generator_from_pretrained_takes_the_name_too():
+    g = ganforge.Generator.from_pretrained("pretrained:mnist-cond")
+    assert g.shipped == "pretrained:mnist-cond" and g.num_classes == 10

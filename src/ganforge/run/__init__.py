@@ -26,7 +26,7 @@ from .folder import (
 )
 from .model import Generator, Run, load_pretrained, load_run_folder
 from .pretrained import is_pretrained_folder, save_pretrained
-from .shipped import PREFIX, is_shipped_ref, shipped_name_of, shipped_names, shipped_path
+from .shipped import PREFIX, is_shipped_ref, shipped_names, shipped_path
 
 
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
@@ -40,9 +40,7 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None =
         if checkpoint != "last":
             raise GanforgeError(f"'{path}' is a pretrained folder with one generator; it has no '{checkpoint}' "
                                 "checkpoint")
-        run = load_pretrained(path, device=device)
-        run.shipped = shipped_name_of(path)
-        return run
+        return load_pretrained(path, device=device)
     return load_run_folder(path, checkpoint=checkpoint, device=device)
 
 
