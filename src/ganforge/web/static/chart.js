@@ -69,7 +69,8 @@ const Chart = (() => {
     for (const t of ticks(x0, x1, 5)) {
       svg.appendChild(el("text", { x: sx(t), y: H - 8, "text-anchor": "middle", class: "tick" }, fmt(t)));
     }
-    svg.appendChild(el("text", { x: W - M.right, y: H - 8, "text-anchor": "end", class: "tick axis" }, xLabel || ""));
+    // The axis' name sits left of its first tick, where no tick label can run into it.
+    svg.appendChild(el("text", { x: M.left - 6, y: H - 8, "text-anchor": "end", class: "tick axis" }, xLabel || ""));
     for (const s of clean) {
       const pts = thin(s.points);
       const d = pts.map(([x, y], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("");
