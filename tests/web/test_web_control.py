@@ -189,3 +189,16 @@ def test_a_loopback_server_wants_a_loopback_host(roots):
     assert r.status_code == 422 and "'dataset'" in r.json()["detail"]  # past the host check, refused for its data
     assert [host_name(h) for h in ("127.0.0.1:7860", "[::1]:7860", "localhost", "::1")] == [
         "127.0.0.1", "::1", "localhost", "::1"]
+
+
+def test_a_folder_holding_only_the_output_of_the_run_about_to_start_counts_as_new(tmp_path):
+    from ganforge.errors import GanforgeError
+    from ganforge.run.folder import check_new_run_dir
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "output.log").write_text("$ ganforge train ...\n")
+    check_new_run_dir(folder)  # no error: `ganforge train --out DIR > DIR/output.log` works too
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(GanforgeError, match="already exists and is not empty"):
+        check_new_run_dir(folder)
