@@ -206,6 +206,7 @@ Studio.show = (view) => {
     button.setAttribute("aria-selected", String(button.dataset.view === view));
   }
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  $("status").hidden = view !== "samples"; // the explorer's line; the other views have their own
   const hook = Studio.views[view];
   if (hook && hook.shown) hook.shown(current());
   else if (view === "samples") draw();
