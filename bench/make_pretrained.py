@@ -27,7 +27,7 @@ from ganforge.metrics.evaluator import get_evaluator
 from ganforge.run import load_run, read_config, read_log
 from ganforge.run.shipped import INFO_FILE, PREFIX, SHIPPED_DIR
 
-HEADLINES = ("confident", "class_kl", "domain_fid", "domain_is", "class_accuracy")
+HEADLINES = ("confident", "class_kl", "domain_fid", "domain_is_mean", "class_accuracy")
 PER_CLASS_N = 1000
 
 
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("run_dir")
     ap.add_argument("name", help="the generator's name: pretrained:NAME")
     ap.add_argument("--command", required=True, help="the exact command that trained the run")
+    ap.add_argument("--env", default="OMP_NUM_THREADS=1", help="the environment it ran in (default OMP_NUM_THREADS=1)")
     ap.add_argument("--data-dir", required=True, help="folder holding mnist/ and fashion-mnist/ (real data)")
     ap.add_argument("--n", type=int, default=10000, help="samples for ganforge eval (default 10000)")
     args = ap.parse_args()
@@ -69,7 +70,7 @@ def main() -> None:
     env = {**os.environ, "GANFORGE_DATA_DIR": args.data_dir}
     subprocess.run([sys.executable, "-m", "ganforge", *eval_cmd[1:]], check=True, env=env)
     entries = json.loads((run_dir / "metrics.json").read_text())
-    metrics = {k: v for e in entries.values() for k, v in e.items() if k in HEADLINES}
+    metrics = {k: float(f"{v:.5g}") for e in entries.values() for k, v in e.items() if k in HEADLINES}
     for e in entries.values():
         if "class_histogram" in e:
             metrics["class_shares"] = e["class_histogram"]  # of the generated samples, by the classifier
@@ -89,7 +90,8 @@ def main() -> None:
               "epochs": records[-1]["epoch"], "train_seconds": round(records[-1]["time"]),
               "machine": f"{cpu_name()}, {os.cpu_count()} cores shared with other work, one torch thread"}
     info = {"name": PREFIX + args.name, "preset": cfg.preset, "dataset": cfg.dataset,
-            "command": args.command, "eval_command": shlex.join(eval_cmd).replace(str(run_dir), "RUN_DIR"),
+            "command": args.command, "environment": args.env,
+            "eval_command": shlex.join(eval_cmd).replace(str(run_dir), "RUN_DIR"),
             "data": f"the real {cfg.dataset} train split (60,000 images)",
             "budget": budget, "metrics": metrics,
             "protocol": f"domain metrics on {args.n:,} samples (seed 0) against the {cfg.dataset} test split, the "
@@ -109,14 +111,15 @@ def card(info: dict, run) -> str:
     cond = run.num_classes is not None
     rows = [("confident (top class probability > 0.9)", m.get("confident"), "{:.1%}"),
             ("class KL to the test split", m.get("class_kl"), "{:.4f}"),
-            ("domain FID", m.get("domain_fid"), "{:.2f}"), ("domain IS", m.get("domain_is"), "{:.2f}"),
+            ("domain FID", m.get("domain_fid"), "{:.2f}"), ("domain IS", m.get("domain_is_mean"), "{:.2f}"),
             ("class accuracy (all classes)", m.get("class_accuracy"), "{:.2%}")]
     if cond:
         rows += [(f"class accuracy, class {k}", v, "{:.1%}") for k, v in enumerate(m["class_accuracy_by_class"])]
     table = "\n".join(f"| {label} | {fmt.format(v)} |" for label, v, fmt in rows if v is not None)
     b = info["budget"]
-    use = ("labels = torch.full((16,), 7)\nimages = run.generate(16, seed=0, labels=labels)   # sevens"
-           if cond else "images = run.generate(16, seed=0)")
+    use = ("labels = torch.full((16,), 7)\n"
+           f"images = run.generate(16, seed=0, labels=labels)   # 16 sevens: uint8, 16 x {c} x {h} x {w}" if cond
+           else f"images = run.generate(16, seed=0)   # uint8, 16 x {c} x {h} x {w}")
     shell = f"ganforge sample {name} --class 7 --out sevens.png" if cond else f"ganforge sample {name} --out grid.png"
     return f"""---
 library_name: ganforge
@@ -140,7 +143,7 @@ image with {c} channel{"s" if c > 1 else ""}. It loads offline wherever a run fo
 {"import torch" + chr(10) if cond else ""}import ganforge
 
 run = ganforge.load_run("{name}")
-{use}   # uint8, 16 x {c} x {h} x {w}
+{use}
 ```
 
 `{shell}`, `ganforge eval {name}`, `ganforge serve` (it is listed there), `ganforge report {name}`,
@@ -159,7 +162,7 @@ Measured with `{info["eval_command"]}`{" (and the per-class check of bench/make_
 ## How it was made
 
 ```sh
-{info["command"]}
+{info["environment"]} {info["command"]}
 ```
 
 {b["steps"]:,} steps of {b["batch_size"]} ({b["images"]:,} images, {b["epochs"]:.1f} epochs), {b["train_seconds"]:,} s

@@ -177,8 +177,7 @@ def build_pretrained_report(folder: Path) -> str:
                ("steps trained", config.get("step")), ("image", f"{h}x{w}x{c}"), ("latent size", config.get("z_dim")),
                ("classes", config.get("num_classes") or "unconditional")]
     parts = [_section("summary", "Summary", _table(summary))]
-    made = [(k, v) for k, v in (("command", info.get("command")), ("budget", info.get("budget")),
-                                ("data", info.get("data"))) if v is not None]
+    made = [(k, info[k]) for k in ("command", "environment", "budget", "data") if info.get(k) is not None]
     parts.append(_section("made", "How it was made", _table(made) if made else
                           '<p class="muted">no pretrained.json beside the model: not recorded</p>'))
     metrics = info.get("metrics") or {}

@@ -72,7 +72,7 @@ def add_watch_routes(app: FastAPI, studio: Studio) -> None:
             return out
         info = read_info(folder) if sr.kind == "pretrained" else {}
         if info:
-            out["made"] = {k: info.get(k) for k in ("command", "budget", "data")}
+            out["made"] = {k: info.get(k) for k in ("command", "environment", "budget", "data")}
             out["measured"].update(info.get("metrics") or {})
         out["measured"].update(measured_numbers(folder / METRICS_FILE))
         return out
