@@ -248,3 +248,20 @@ def test_the_architecture_is_the_preset_summary_of_the_runs_config(client, tiny_
     assert body["generator"]["summary"]["trainable"] == sum(p.numel() for p in tiny_run.generator.parameters())
     fake = client.get("/api/runs/cond/architecture").json()  # a look-alike without a config: nothing to show
     assert fake == {"config": None, "generator": None, "discriminator": None}
+
+
+def test_a_shipped_generator_is_served_with_how_it_was_made():
+    from ganforge.web.catalog import Catalog
+
+    client = TestClient(create_app(Catalog(pretrained=["mnist-cond"])))
+    info = client.get("/api/runs").json()["runs"][0]
+    assert info["id"] == "pretrained:mnist-cond" and info["kind"] == "pretrained" and info["num_classes"] == 10
+    assert info["has_generator"] and not info["has_log"] and info["status"]["state"] == "ready"
+    body = client.get("/api/runs/pretrained:mnist-cond/metrics").json()
+    assert body["made"]["command"].startswith("ganforge train --preset dcgan-28-cond ")
+    assert body["measured"]["class_accuracy"] > 0.95
+    arch = client.get("/api/runs/pretrained:mnist-cond/architecture").json()
+    assert arch["config"]["preset"] == "dcgan-28-cond" and arch["generator"]["rows"]
+    r = client.get("/api/runs/pretrained%3Amnist-cond/samples/0.png", params={"seed": 1, "n": 2, "class": 7})
+    assert r.status_code == 200
+    assert client.get("/api/runs/pretrained:mnist-cond/events").status_code == 404  # no training log to watch

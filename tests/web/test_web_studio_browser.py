@@ -56,7 +56,8 @@ def studio(tmp_path_factory, make_live_server):
         train_into(root, "alpha", 1)
         train_into(root, "beta", 2)
         options = StudioOptions(runs_root=root, poll_s=0.1)
-        with make_live_server(Catalog(runs_root=root, scan_root=True), options) as server:
+        catalog = Catalog(runs_root=root, scan_root=True, pretrained=["mnist-cond"])
+        with make_live_server(catalog, options) as server:
             server.root = root
             yield server
 
@@ -126,6 +127,10 @@ def test_a_run_started_from_the_page_is_watched_live_stopped_and_resumed(page, b
     assert at >= 6
     assert not page.is_disabled("#resume-run") and page.is_disabled("#stop-run")
 
+    page.fill("#resume-steps", str(at))  # not past its checkpoint: refused, and the page says why
+    page.click("#resume-run")
+    page.wait_for_function("() => document.querySelector('#live-message').className === 'error' && "
+                           "document.querySelector('#live-message').textContent.includes(\"'steps'\")")
     page.fill("#resume-steps", str(at + 10))
     page.click("#resume-run")
     page.wait_for_function("s => document.body.dataset.liveState === 'finished' && "
@@ -203,3 +208,23 @@ def test_evaluations_and_the_grid_slider_on_the_training_tab(page, studio):
     page.wait_for_function(f"() => ({GRID_STEP})() === 0")
     stats = page.text_content("#live-stats")
     assert "domain-fid: domain_fid" in stats and "180.5" in stats
+
+
+def test_a_shipped_generator_draws_the_picked_class(page):
+    page.select_option("#run-select", "pretrained:mnist-cond")
+    page.wait_for_function("() => !document.querySelector('#class-label').hidden")
+    page.fill("#seed", "5")
+    page.select_option("#count", "9")
+    page.select_option("#class-select", "7")
+    page.click("#draw")
+    page.wait_for_function("() => document.querySelector('#grid img').src.includes('class=7') && "
+                           "document.body.dataset.busy === '0' && Array.from(document.querySelectorAll('#grid img'))"
+                           ".every(i => i.complete && i.naturalWidth > 0) && "
+                           "document.querySelectorAll('#grid img').length === 9")
+    sevens = ganforge.load_run("pretrained:mnist-cond", device="cpu").generate(9, seed=5, labels=torch.full((9,), 7))
+    for i in range(9):
+        got = page.eval_on_selector(f"#grid .tile:nth-child({i + 1}) img", READ_PIXELS)
+        assert np.array_equal(np.array(got["data"], dtype=np.uint8).reshape(28, 28, 4)[..., 0], sevens[i, 0].numpy())
+    assert "ships with ganforge" in page.text_content("#run-info")
+    page.click("#tabs button[data-view=training]")
+    page.wait_for_function("() => document.querySelector('#live-message').textContent.includes('training log')")

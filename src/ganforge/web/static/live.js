@@ -12,6 +12,8 @@
   let events = 0;
   let pinned = false; // the scrubber was moved off the newest grid: new grids do not take it back
   let frame = 0;
+  let note = ""; // what the view says when there is nothing to watch
+  let said = null; // the answer to the last Stop or Resume, shown until the run's state changes
 
   const train = () => records.filter((r) => "loss_g" in r);
   const evals = () => records.filter((r) => "metric" in r);
@@ -114,8 +116,9 @@
     if (!resume.value || Number(resume.value) <= (last ? last.step : 0)) {
       resume.value = String(Math.max(status.steps || 0, last ? last.step : 0) * 2 || "");
     }
-    $("live-message").textContent = status.state === "failed" ? `failed: ${status.message || "see output.log"}` : "";
-    $("live-message").className = status.state === "failed" ? "error" : "muted";
+    const failed = status.state === "failed" && !(said && said.error);
+    $("live-message").textContent = failed ? `failed: ${status.message || "see output.log"}` : said ? said.text : note;
+    $("live-message").className = failed || (said && said.error) ? "error" : "muted";
     if (status.has_checkpoint && run) Studio.updateRun(run.id, { has_generator: true });
   }
 
@@ -145,9 +148,10 @@
     status = r ? r.status || {} : {};
     events = 0;
     pinned = false;
+    said = null;
     document.body.dataset.liveEvents = "0";
+    note = r && !r.has_log ? `${r.name} ships without its training log: nothing to watch` : "";
     if (!r || !r.has_log) {
-      $("live-message").textContent = r ? `${r.name} ships without its training log: nothing to watch` : "";
       redraw();
       return;
     }
@@ -166,6 +170,7 @@
     });
     on("status", (d) => {
       const before = status.state;
+      if (before !== d.state) said = null;
       status = d;
       if (before && before !== d.state) Studio.refreshRuns();
     });
@@ -183,17 +188,16 @@
   async function stop() {
     $("stop-run").disabled = true;
     const answer = await post(`/api/runs/${encodeURIComponent(run.id)}/stop`);
-    $("live-message").textContent = answer.ok ? "stopping: the run finishes its step and checkpoints" : answer.detail;
-    $("live-message").className = answer.ok ? "muted" : "error";
+    said = { text: answer.ok ? "stopping: the run finishes its step and checkpoints" : answer.detail, error: !answer.ok };
+    drawStatus();
   }
 
   async function resume() {
     $("resume-run").disabled = true;
     const steps = Number($("resume-steps").value);
     const answer = await post(`/api/runs/${encodeURIComponent(run.id)}/resume`, { steps });
-    $("live-message").textContent = answer.ok ? `resuming to ${steps.toLocaleString()} steps` : answer.detail;
-    $("live-message").className = answer.ok ? "muted" : "error";
-    if (!answer.ok) drawStatus();
+    said = { text: answer.ok ? `resuming to ${steps.toLocaleString()} steps` : answer.detail, error: !answer.ok };
+    drawStatus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
