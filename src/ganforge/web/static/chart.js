@@ -2,7 +2,7 @@
 "use strict";
 
 const Chart = (() => {
-  const W = 480, H = 210, M = { left: 52, right: 10, top: 24, bottom: 26 };
+  const W = 480, H = 210, M = { left: 52, right: 22, top: 24, bottom: 26 };
   const COLORS = ["#0a66c2", "#d1495b", "#2a9d8f", "#e9a03b", "#6a4c93", "#3d5a80", "#8d6e63", "#43aa8b"];
   const MAX_POINTS = 1500; // per series: a long run is thinned for drawing, never for the data kept
   const SVG = "http://www.w3.org/2000/svg";
