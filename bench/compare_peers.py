@@ -48,10 +48,12 @@ def run_peer(python: str, peers: Path, name: str, batch: int, steps: int, data: 
     return json.loads(r.stdout.strip().splitlines()[-1])["images_per_sec"]
 
 
-def run_ganforge(preset: str, batch: int, steps: int, precision: str = "fp32") -> float:
+def run_ganforge(preset: str, batch: int, steps: int, precision: str = "fp32", warmup: int = 5) -> float:
     out = Path(tempfile.mkdtemp()) / "tp.json"
+    # Training figures only: no sampling rate, no matmul ceiling.
     cmd = [sys.executable, str(HERE / "throughput.py"), "--presets", preset, "--batch-size", str(batch),
-           "--steps", str(steps), "--repeats", "1", "--precision", precision, "--json", str(out)]
+           "--steps", str(steps), "--repeats", "1", "--precision", precision, "--sample-batch", "0",
+           "--ceiling-size", "0", "--warmup", str(warmup), "--json", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.read_text())["results"][0]["train_images_per_sec"]
 
@@ -65,6 +67,8 @@ def main() -> None:
     ap.add_argument("--peer-steps", type=int, default=60, help="peer steps per run (first 5 are warm-up)")
     ap.add_argument("--steps", type=int, default=30, help="ganforge timed steps per run")
     ap.add_argument("--only", help="comma-separated peer names")
+    ap.add_argument("--batch", type=int, help="one batch size for both sides instead of each tutorial's (smoke runs)")
+    ap.add_argument("--warmup", type=int, default=5, help="ganforge warm-up steps per run")
     ap.add_argument("--precisions", default="fp32", help="comma-separated, of fp32 and bf16: each side at each")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -81,18 +85,18 @@ def main() -> None:
     figures: dict[tuple[str, str], dict[str, list[float]]] = {k: {"peer": [], "ganforge": []} for k in keys}
     for r in range(args.rounds):
         for name, prec in keys:
-            preset, batch = PAIRS[name]
+            preset, batch = PAIRS[name][0], args.batch or PAIRS[name][1]
             fig = figures[name, prec]
             fig["peer"].append(run_peer(args.peer_python, Path(args.peers), name, batch, args.peer_steps,
                                         args.data, prec))
-            fig["ganforge"].append(run_ganforge(preset, batch, args.steps, prec))
+            fig["ganforge"].append(run_ganforge(preset, batch, args.steps, prec, args.warmup))
             print(f"round {r + 1}: {name} {prec} {fig['peer'][-1]:.0f} img/s, "
                   f"{preset} {fig['ganforge'][-1]:.0f} img/s", flush=True)
     rows = []
     print("\n| model | batch | precision | peer img/s | ganforge img/s | ratio |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for name, prec in keys:
-        preset, batch = PAIRS[name]
+        preset, batch = PAIRS[name][0], args.batch or PAIRS[name][1]
         p, g = statistics.median(figures[name, prec]["peer"]), statistics.median(figures[name, prec]["ganforge"])
         rows.append({"peer": name, "preset": preset, "batch": batch, "precision": prec, "peer_images_per_sec": p,
                      "ganforge_images_per_sec": g, "ratio": g / p, "runs": figures[name, prec]})

@@ -32,7 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganforge import PRESETS, TrainConfig, Trainer, accel
-from ganforge.accel.settings import compiled, with_precision
+from ganforge.accel.settings import compiled, native_bf16, with_precision
 
 
 def cpu_peak_gflops(precision: str = "fp32") -> float | None:
@@ -133,7 +133,21 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
         sync(t.device)
         times.append((time.perf_counter() - t0) / steps)
     sec_per_step = statistics.median(times)
-    # sampling: G in inference mode, large batches, with the run's compile mode and precision
+    ips = t.cfg.batch_size / sec_per_step
+    sample_ips = sample_rate(t, sample_batch) if sample_batch else None
+    return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": t.precision,
+            "accel": list(t.accel.names()),
+            "compile": t.compile_mode, "channels_last": any(
+                p.dim() == 4 and p.shape[1] > 1 and p.is_contiguous(memory_format=torch.channels_last)
+                and not p.is_contiguous() for p in t.D.parameters()),
+            "sec_per_step": sec_per_step, "train_images_per_sec": ips, "mnist_epoch_seconds": 60000 / ips,
+            "sample_images_per_sec": sample_ips, "gflop_per_image": flops_per_image / 1e9,
+            "run_gflop_per_image": run_flops_per_image / 1e9, "effective_gflops": ips * flops_per_image / 1e9,
+            "train_gflops": ips * run_flops_per_image / 1e9}
+
+
+def sample_rate(t: Trainer, sample_batch: int) -> float:
+    """Images/s of G in inference mode on large batches, with the run's compile mode and precision."""
     g = with_precision(compiled(t.G.eval(), t.compile_mode), t.precision, t.device)
     z = torch.randn(sample_batch, t.cfg.z_dim, device=t.device)
     k = t.cfg.num_classes
@@ -147,17 +161,7 @@ def bench_preset(name: str, batch_size: int | None, steps: int, warmup: int, dev
         for _ in range(n_rep):
             g(*args)
         sync(t.device)
-    sample_ips = sample_batch * n_rep / (time.perf_counter() - t0)
-    ips = t.cfg.batch_size / sec_per_step
-    return {"preset": name, "batch_size": t.cfg.batch_size, "device": str(t.device), "dtype": t.precision,
-            "accel": list(t.accel.names()),
-            "compile": t.compile_mode, "channels_last": any(
-                p.dim() == 4 and p.shape[1] > 1 and p.is_contiguous(memory_format=torch.channels_last)
-                and not p.is_contiguous() for p in t.D.parameters()),
-            "sec_per_step": sec_per_step, "train_images_per_sec": ips, "mnist_epoch_seconds": 60000 / ips,
-            "sample_images_per_sec": sample_ips, "gflop_per_image": flops_per_image / 1e9,
-            "run_gflop_per_image": run_flops_per_image / 1e9, "effective_gflops": ips * flops_per_image / 1e9,
-            "train_gflops": ips * run_flops_per_image / 1e9}
+    return sample_batch * n_rep / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -168,7 +172,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3, help="median over this many timed repeats")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--sample-batch", type=int, default=1024)
+    ap.add_argument("--sample-batch", type=int, default=1024, help="images per sampling batch (0: no sampling figure)")
+    ap.add_argument("--ceiling-size", type=int, default=2048,
+                    help="side of the square matmul that measures the ceiling (0: not measured)")
     ap.add_argument("--peak-gflops", type=float, help="device peak in the run's precision (default: guessed)")
     ap.add_argument("--compile", help="torch.compile mode (default: the trainer's, auto = GPU only)")
     ap.add_argument("--precision", choices=["fp32", "bf16"])
@@ -183,24 +189,35 @@ def main() -> None:
                          speed) for p in args.presets.split(",")]
     dtype = rows[0]["dtype"]
     peak = args.peak_gflops or (cpu_peak_gflops(dtype) if rows[0]["device"] == "cpu" else gpu_peak_gflops(dtype))
-    ceiling = measured_matmul_gflops(precision=dtype)
+    device = torch.device(rows[0]["device"])
+    ceiling, why = None, ""
+    if not args.ceiling_size:
+        why = "not measured (--ceiling-size 0)"
+    elif dtype == "bf16" and not native_bf16(device):
+        # An emulated 2048^3 bf16 product takes minutes and says nothing about a bf16 run's hardware.
+        why = "not measured: no native bf16 on this CPU (emulated)"
+    else:
+        ceiling = measured_matmul_gflops(args.ceiling_size, precision=dtype)
+        why = f"measured {args.ceiling_size}^3 matmul {ceiling:.0f} GFLOP/s"
     for r in rows:
         r["fraction_of_peak"] = r["train_gflops"] / peak if peak else None
-        r["fraction_of_matmul_ceiling"] = r["train_gflops"] / ceiling
+        r["fraction_of_matmul_ceiling"] = r["train_gflops"] / ceiling if ceiling else None
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor()
             or platform.machine(), "peak_gflops": peak, "matmul_ceiling_gflops": ceiling}
     print(f"torch {info['torch']}, {info['threads']} threads, nominal peak {peak and round(peak)} GFLOP/s ({dtype}), "
-          f"measured 2048^3 matmul {ceiling:.0f} GFLOP/s, accel: {', '.join(rows[0]['accel']) or 'off'}")
+          f"matmul ceiling {why}, accel: {', '.join(rows[0]['accel']) or 'off'}")
     print("| preset | device | batch | dtype | compile | NHWC | train img/s | MNIST epoch s | sample img/s "
           "| GFLOP/img model | GFLOP/img run | effective GFLOP/s | run GFLOP/s | of peak | of matmul |")
     print("| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         frac = f"{100 * r['fraction_of_peak']:.0f}%" if r["fraction_of_peak"] else "-"
+        of_ceiling = f"{100 * r['fraction_of_matmul_ceiling']:.0f}%" if r["fraction_of_matmul_ceiling"] else "-"
+        sampled = f"{r['sample_images_per_sec']:,.0f}" if r["sample_images_per_sec"] else "-"
         print(f"| {r['preset']} | {r['device']} | {r['batch_size']} | {r['dtype']} | {r['compile']} | "
               f"{'yes' if r['channels_last'] else 'no'} | {r['train_images_per_sec']:,.0f} | "
-              f"{r['mnist_epoch_seconds']:.2f} | {r['sample_images_per_sec']:,.0f} | {r['gflop_per_image']:.3f} | "
+              f"{r['mnist_epoch_seconds']:.2f} | {sampled} | {r['gflop_per_image']:.3f} | "
               f"{r['run_gflop_per_image']:.3f} | {r['effective_gflops']:.1f} | {r['train_gflops']:.1f} | {frac} | "
-              f"{100 * r['fraction_of_matmul_ceiling']:.0f}% |")
+              f"{of_ceiling} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"info": info, "results": rows}, f, indent=2)

@@ -15,3 +15,49 @@ def resolved(*, facts: DataFacts | None = None, **fields: Any) -> RunConfig:
     (60,000 images, ten classes), or the ``facts`` given."""
     request = TrainConfig(**fields)
     return resolve(request, facts or DataFacts(request.dataset or "mnist", 60_000, 10, DIGITS))
+
+
+def colour_presets(monkeypatch: Any) -> dict[int, str]:
+    """The lean colour presets for CPUs, by resolution (32 and 64): the registered ones (``cpu_default``), else
+    stand-ins registered for the calling test only (``monkeypatch`` removes them): SNGAN ResNets at width 4 under
+    the names the lean colour presets have, so the preset choice can be tested before they exist."""
+    from ganforge.presets import PRESETS, Preset
+    from ganforge.presets.modern import MODERN, RESNET
+
+    found = {}
+    for side in (32, 64):
+        have = [p.name for p in PRESETS.values() if p.cpu_default and p.image_shape == (3, side, side)]
+        if have:
+            found[side] = have[0]
+            continue
+        name = f"dcgan-{side}-rgb-fast"
+        monkeypatch.setitem(PRESETS, name, Preset(
+            name, f"stand-in for the lean {side}x{side} colour preset", (3, side, side), **RESNET,
+            defaults={**MODERN, "batch_size": 16, "steps": 100, "extra": {"width": 4}}, cpu_default=True))
+        found[side] = name
+    return found
+
+
+def shapes_folder(root: Any, n: int = 24, size: tuple[int, int] = (32, 32), *, mode: str = "RGB",
+                  classes: tuple[str, ...] = (), seed: int = 0, fmt: str = "png") -> Any:
+    """A folder of ``n`` images of random coloured rectangles and ellipses (``mode`` RGB, L, RGBA, ...), spread
+    over the ``classes`` sub-folders when given; ``size`` is (width, height). Returns ``root``."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for i in range(n):
+        folder = root / classes[i % len(classes)] if classes else root
+        folder.mkdir(parents=True, exist_ok=True)
+        image = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 256, 3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(3):
+            x0, y0 = int(rng.integers(0, size[0] // 2)), int(rng.integers(0, size[1] // 2))
+            x1, y1 = x0 + int(rng.integers(2, size[0] // 2 + 1)), y0 + int(rng.integers(2, size[1] // 2 + 1))
+            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+            shape((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        image.convert(mode).save(folder / f"{i:03d}.{fmt}")
+    return root

@@ -55,7 +55,8 @@ OUT_OF_UNIT = st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1.0), 
 EMPTY = st.just("")
 BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "preset": EMPTY, "dataset": EMPTY, "channels": st.integers().filter(lambda v: v not in (1, 3)),
-    "resolution": NON_POSITIVE, "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
+    "resolution": NON_POSITIVE, "fit": not_in({"crop", "resize"}), "mirror": None,
+    "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
     "r2_gamma": BAD_NON_NEGATIVE_FLOAT,
     "data_dir": EMPTY, "steps": NON_POSITIVE, "epochs": NON_POSITIVE,
     "batch_size": NON_POSITIVE, "z_dim": NON_POSITIVE, "conditional": None, "optimizer": not_in({"adam", "sgd"}),
@@ -188,6 +189,7 @@ VALID = {
     "momentum": st.floats(0, 0.999), "loss": st.sampled_from(sorted(LOSSES)),
     "d_update": st.sampled_from(["sum", "concat", "separate", "simultaneous"]), "d_steps": st.integers(1, 5),
     "g_eval_for_d": st.booleans(), "g_noise": st.sampled_from(["fresh", "reuse"]),
+    "fit": st.sampled_from(["crop", "resize"]), "mirror": st.booleans(),
     "init": st.sampled_from(["keras", "dcgan", "torch"]),
     "ema_kimg": st.floats(0, 100, **FINITE), "pack": st.integers(1, 8), "seed": st.integers(0, MAX_SEED),
     "device": st.sampled_from(["auto", "cpu", "cuda", "cuda:1"]), "grid_size": st.integers(1, 16),

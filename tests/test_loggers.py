@@ -40,7 +40,7 @@ def test_eval_records_become_eval_scalars(tmp_path):
 
 def test_resume_hides_events_after_the_checkpoint(tmp_path):
     first = make_logger("tensorboard", tmp_path)
-    for step in range(1, 6):  # a session that crashed after step 5, checkpointed at 4
+    for step in range(1, 6):  # a run that crashed after step 5, checkpointed at 4
         first.record({"step": step, "loss_g": 100.0 + step})
     first.close()
     resumed = make_logger("tensorboard", tmp_path, start_step=4)

@@ -31,6 +31,7 @@ from .accel import check_setting as check_accel
 from .accel.settings import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
 from .augment import ORDER as AUGMENTATIONS
 from .augment import parse_augment
+from .data.convert import FITS
 from .errors import GanforgeError
 from .loggers import LOGGERS
 from .losses import LOSSES
@@ -157,6 +158,10 @@ class RunConfig:
                                default=None, nullable=True)
     channels: int = opt(int, "image channels: 1 grey or 3 colour (default: the preset's)", CHANNELS)
     resolution: int = opt(int, "image side in pixels (default: the preset's)", POSITIVE_INT)
+    fit: str = opt(str, "how images become squares: crop (shorter side resized, centre-cropped) or resize (the "
+                        "whole image squeezed)", one_of(FITS), default="crop")
+    mirror: bool = opt(bool, "horizontal flips of the real images: the dataset becomes twice as large", BOOL,
+                       default=False)
     conditional: bool = opt(bool, "class-conditional G and D, classes from the dataset's labels", BOOL, default=False)
     num_classes: int | None = opt(int, "classes of a conditional run (from the data)", POSITIVE_INT, nullable=True,
                                   flag=False)

@@ -46,7 +46,7 @@ class TensorBoardLogger(TrainingLogger):
     def __init__(self, run_dir: Path, start_step: int = 0) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        # On resume, TensorBoard hides the events from purge_step on: those the previous session wrote
+        # On resume, TensorBoard hides the events from purge_step on: those the interrupted process wrote
         # after the checkpoint we resume from, as log.jsonl is truncated to that step.
         self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR),
                                     purge_step=start_step + 1 if start_step > 0 else None)

@@ -9,6 +9,7 @@ explicitly (:class:`DataFacts`), so nothing downstream ever writes into the conf
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_DATASET, DEFAULT_PRESET, REQUIRED, RunConfig, TrainConfig, spec, specs
-from .data import ImageDataset, load_dataset
+from .data import FolderProbe, ImageDataset, StreamingDataset, load_dataset, probe_folder
+from .data.registry import FOLDER_PREFIX
 from .errors import GanforgeError
-from .presets import Preset, get_preset
+from .presets import PRESETS, Preset, get_preset
 
 Log = Callable[[str], None]
 DEFAULT_STEPS = 1000  # a preset that sets no run length
@@ -34,7 +36,7 @@ class DataFacts:
     class_names: list[str] | None
 
     @classmethod
-    def of(cls, dataset: ImageDataset) -> DataFacts:
+    def of(cls, dataset: ImageDataset | StreamingDataset) -> DataFacts:
         labelled = dataset.labels is not None and bool(dataset.num_classes)
         return cls(dataset.name, len(dataset), int(dataset.num_classes) if labelled else None,
                    list(dataset.class_names) if labelled and dataset.class_names is not None else None)
@@ -57,13 +59,72 @@ def image_size(request: TrainConfig, preset: Preset) -> tuple[int, int]:
     return channels, resolution
 
 
-def load_for(request: TrainConfig, *, log: Log = print) -> tuple[Preset, ImageDataset]:
-    """The request's preset and its dataset, loaded in the shape the run trains on."""
-    preset = preset_of(request)
-    channels, resolution = image_size(request, preset)
+def load_for(request: TrainConfig, *, explain: bool = True, streaming: bool = True,
+             log: Log = print) -> tuple[TrainConfig, ImageDataset | StreamingDataset]:
+    """The request with its preset chosen (``choose_preset``), and its dataset loaded in the shape the run
+    trains on; ``streaming``: a folder too big for memory may come back as a stream."""
+    request = choose_preset(request, explain=explain, log=log)
+    channels, resolution = image_size(request, preset_of(request))
     dataset = load_dataset(request.dataset or DEFAULT_DATASET, data_dir=_absolute(request.data_dir),
-                           channels=channels, size=resolution, log=log)
-    return preset, dataset
+                           channels=channels, size=resolution, fit=_pick(request, preset_of(request), "fit"),
+                           streaming=streaming, log=log)
+    return request, dataset
+
+
+def choose_preset(request: TrainConfig, *, explain: bool = True, log: Log = print) -> TrainConfig:
+    """The request, with a preset chosen when none is given and the dataset is a folder, said in one line:
+    among the presets marked ``cpu_default``, one that makes the folder's kind of images (colour or grey, or
+    the ``channels`` asked for) at the resolution nearest theirs (or the ``resolution`` asked for). With a
+    preset given, a folder whose images it changes much (colour to grey, a resize by more than 2x) gets a
+    line saying so (when ``explain``). Other datasets: the request as it is."""
+    dataset = request.dataset or DEFAULT_DATASET
+    if not dataset.startswith(FOLDER_PREFIX) or (request.preset is not None and not explain):
+        return request
+    probe = probe_folder(dataset[len(FOLDER_PREFIX):])
+    if request.preset is not None:
+        channels, resolution = image_size(request, preset_of(request))
+        change = _change(probe, channels, resolution)
+        if change:
+            log(f"{request.preset} makes {resolution}x{resolution} {_tone(channels)} images: your "
+                f"{probe.size_text} {probe.tone} images are {change}")
+        return request
+    want = request.channels or (3 if probe.is_colour else 1)
+    fits = [(abs(math.log(r / max(probe.short_side, 1))), r, i, p) for i, p in enumerate(PRESETS.values())
+            if p.cpu_default and want in p.supported_channels for r in p.supported_resolutions
+            if request.resolution in (None, r)]
+    if fits:  # nearest on a log scale (48 px is nearer 64 than 32); a tie goes to the smaller, cheaper side
+        _, resolution, _, preset = min(fits, key=lambda f: f[:3])
+        chosen = dataclasses.replace(request, preset=preset.name, channels=want, resolution=resolution)
+        note = ""
+    else:  # e.g. no colour preset for CPUs registered: the default, which says what it does to the images
+        preset = get_preset(DEFAULT_PRESET)
+        chosen = dataclasses.replace(request, preset=preset.name)
+        at = f" at {request.resolution}x{request.resolution}" if request.resolution else ""
+        note = f"; no preset for CPUs makes {_tone(want)} images{at}"
+    channels, resolution = image_size(chosen, preset)
+    change = _change(probe, channels, resolution)
+    log(f"{dataset} holds {probe.describe()}: training {preset.name} ({resolution}x{resolution} "
+        f"{'RGB' if channels == 3 else 'grey'}{note})" + (f"; your images are {change}" if change else "")
+        + "; choose another with --preset")
+    return chosen
+
+
+def _tone(channels: int) -> str:
+    return "colour" if channels == 3 else "grey"
+
+
+def _change(probe: FolderProbe, channels: int, resolution: int) -> str:
+    """What becomes of the probed images at ``channels`` x ``resolution``, when it is much: "turned grey and
+    shrunk 2.3x"; "" otherwise."""
+    steps = []
+    if channels == 1 and probe.is_colour:
+        steps.append("turned grey")
+    factor = probe.short_side / resolution
+    if factor > 2:
+        steps.append(f"shrunk {factor:.1f}x")
+    elif 0 < factor < 0.5:
+        steps.append(f"enlarged {1 / factor:.1f}x")
+    return " and ".join(steps)
 
 
 def resolve(request: TrainConfig, facts: DataFacts) -> RunConfig:
@@ -161,8 +222,8 @@ def _length(request: TrainConfig, preset: Preset, facts: DataFacts, values: dict
         return steps, None
     if epochs is None:
         return DEFAULT_STEPS, None
-    batch = values["batch_size"]
-    if facts.size < batch:
-        raise GanforgeError(f"batch size {batch} is larger than dataset '{facts.name}' ({facts.size} images)")
-    per_epoch = facts.size // batch  # the last incomplete batch of an epoch is dropped
+    batch, size = values["batch_size"], facts.size * (2 if values["mirror"] else 1)  # mirror: flipped copies too
+    if size < batch:
+        raise GanforgeError(f"batch size {batch} is larger than dataset '{facts.name}' ({size} images)")
+    per_epoch = size // batch  # the last incomplete batch of an epoch is dropped
     return math.ceil(epochs * per_epoch / values["d_steps"]), epochs

@@ -3,7 +3,7 @@
 The factor multiplies the configured lr_g and lr_d. A decay runs over the run's last ``decay_steps``
 steps (all of them by default); extending a run with ``--resume --steps`` lays it over the new total from
 that point on. A decay over the last steps only, after a long constant stretch, is the "polish" that
-lowered the lean DCGAN's FID (docs/quality.md, session 8).
+lowered the lean DCGAN's FID (docs/quality.md).
 """
 
 from __future__ import annotations

@@ -7,19 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import TrainConfig, Trainer, accel
+from ganforge import RunConfig, TrainConfig, Trainer, accel
 from ganforge.errors import GanforgeError
 from ganforge.models.conditional import call, num_classes_of
-from ganforge.presets import PRESETS, get_preset
-from ganforge.training import build_models
+from ganforge.presets import PRESETS, build_models, get_preset
+from helpers import resolved
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 
-def config(name: str, **overrides) -> TrainConfig:
-    """A preset's resolved config at a small width (conditional presets with 10 classes)."""
+def config(name: str, **overrides) -> RunConfig:
+    """A preset's resolved config at a small width (conditional presets with MNIST's 10 classes)."""
     extra = {"width": 4} if "width" in get_preset(name).defaults.get("extra", {}) else {}
-    return TrainConfig(preset=name, extra={**extra, "num_classes": 10}, **overrides).resolved()
+    return resolved(preset=name, extra=extra, **overrides)
 
 
 def models(name: str, **overrides) -> tuple[nn.Module, nn.Module]:
@@ -58,7 +58,7 @@ def test_bad_settings_are_one_line_errors(value):
     assert "\n" not in message and repr(value) in message and "auto, off or a comma list of fourier" in message
     if isinstance(value, str):
         with pytest.raises(GanforgeError, match="accel must be"):
-            TrainConfig(accel=value).resolved()
+            resolved(accel=value)
 
 
 def test_off_leaves_every_layer_plain_even_after_auto():

@@ -20,8 +20,8 @@ def test_names_and_descriptions() -> None:
     described = describe_datasets()
     assert [name for name, _ in described] == dataset_names()
     assert all(text and "\n" not in text for _, text in described)
-    assert set(data.__all__) == {"ImageDataset", "load_dataset", "dataset_names", "describe_datasets",
-                                 "user_cache_dir"}
+    assert set(data.__all__) == {"ImageDataset", "StreamingDataset", "FolderProbe", "probe_folder", "load_dataset",
+                                 "dataset_names", "describe_datasets", "user_cache_dir"}
 
 
 def test_unknown_name_message() -> None:

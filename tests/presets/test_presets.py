@@ -31,6 +31,22 @@ def trainable(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
 
 
+# pytorch/examples dcgan/main.py's netG and netD (nz 100, ngf = ndf = 64, nc 3), every parameter trainable.
+PYTORCH_EXAMPLES = {"dcgan-64-pytorch": (3_576_704, 2_765_568)}
+
+
+def test_the_pytorch_dcgan_matches_the_programs_models():
+    g, d = build_models(resolved(preset="dcgan-64-pytorch"))
+    assert (trainable(g), trainable(d)) == PYTORCH_EXAMPLES["dcgan-64-pytorch"]
+    # The layers sit in `main` with the program's indices, so its state dicts load as they are.
+    assert [k for k in g.state_dict() if k.endswith("weight")][:3] == ["main.0.weight", "main.1.weight",
+                                                                         "main.3.weight"]
+    assert "main.11.weight" in d.state_dict() and not any(k.endswith("bias") and "main.0" in k for k in d.state_dict())
+    cfg = resolved(preset="dcgan-64-pytorch")
+    assert (cfg.d_update, cfg.g_noise, cfg.loss, cfg.init, cfg.batch_size, cfg.betas) == (
+        "sum", "same", "bce", "dcgan", 64, (0.5, 0.999))
+
+
 @pytest.mark.parametrize("name", list(KERAS_TRAINABLE))
 def test_tutorial_presets_match_keras_parameter_counts(name):
     g, d = build_models(resolved(preset=name))

@@ -75,3 +75,26 @@ def fused_supported(device: torch.device) -> bool:
     """Fused Adam/SGD run as one kernel per step (4x faster than foreach on this CPU for mlp-adam's
     3M parameters) and can skip a step on the device when the gradients are not finite."""
     return device.type in ("cpu", "cuda")
+
+
+# oneDNN ISA limits below AVX512_CORE_BF16: with one of these set, bf16 arithmetic is emulated even on a CPU
+# that has it (as ONEDNN_MAX_CPU_ISA=AVX2 makes an AVX-512 machine behave like an AVX2-only one).
+_NO_BF16_ISA = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` does bf16 arithmetic in hardware. On a CPU without it (x86 before AVX512_BF16 or
+    AMX, Arm before FEAT_BF16), oneDNN emulates bf16, which is slower than fp32 by far."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in _NO_BF16_ISA:
+        return False
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("default", "avx2"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            words = {w for line in f if line.split(":")[0].strip() in ("flags", "Features")
+                     for w in line.partition(":")[2].split()}
+    except OSError:  # not Linux: no way to tell here, so no promise
+        return False
+    return bool(words & {"avx512_bf16", "amx_bf16", "bf16"})

@@ -4,7 +4,10 @@ See ``describe_datasets()`` for what is available; ``registry.DATASETS`` is wher
 """
 
 from ganforge.data.dataset import ImageDataset
+from ganforge.data.folder import FolderProbe, probe_folder
 from ganforge.data.paths import user_cache_dir
 from ganforge.data.registry import dataset_names, describe_datasets, load_dataset
+from ganforge.data.stream import StreamingDataset
 
-__all__ = ["ImageDataset", "dataset_names", "describe_datasets", "load_dataset", "user_cache_dir"]
+__all__ = ["FolderProbe", "ImageDataset", "StreamingDataset", "dataset_names", "describe_datasets", "load_dataset",
+           "probe_folder", "user_cache_dir"]

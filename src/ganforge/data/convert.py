@@ -6,6 +6,9 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 _CHUNK = 4096  # images resized at a time, to bound the temporary memory of a resize
+# How an image becomes a square: "crop" resizes the shorter side and cuts the middle out of the longer one;
+# "resize" squeezes the whole image, changing its aspect ratio but keeping every part of it.
+FITS = ("crop", "resize")
 
 
 def luminance(rgb: torch.Tensor) -> torch.Tensor:
@@ -30,25 +33,31 @@ def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"cannot convert {have} channels to {channels}")
 
 
-def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the shorter side to ``size`` (bilinear, antialiased), then center-crop to size x size."""
+def resize_square(images: torch.Tensor, size: int, fit: str = "crop") -> torch.Tensor:
+    """size x size images (bilinear, antialiased): with ``fit`` "crop" the shorter side is resized to ``size`` and
+    the centre cut out; with "resize" the whole image is squeezed to the square."""
     height, width = images.shape[-2:]
     if (height, width) == (size, size):
         return images
+    if fit == "resize":
+        return F.resize(images, [size, size], antialias=True)
+    if fit != "crop":
+        raise ValueError(f"fit must be one of {', '.join(FITS)}, got {fit!r}")
     if min(height, width) != size:
         images = F.resize(images, [size], antialias=True)
     return F.center_crop(images, [size, size])
 
 
-def convert_images(images: torch.Tensor, channels: int | None, size: int | None) -> torch.Tensor:
-    """uint8 N x C x H x W -> N x channels x size x size (None keeps that dimension), contiguous."""
+def convert_images(images: torch.Tensor, channels: int | None, size: int | None, fit: str = "crop") -> torch.Tensor:
+    """uint8 N x C x H x W -> N x channels x size x size (None keeps that dimension), contiguous; ``fit`` as in
+    ``resize_square``."""
     # Shrink the channel count before resizing and grow it after, so the resize touches the fewest values.
     if channels is not None and channels < images.shape[1]:
         images = convert_channels(images, channels)
     if size is not None and images.shape[-2:] != (size, size):
         resized = torch.empty((*images.shape[:2], size, size), dtype=images.dtype)
         for start in range(0, len(images), _CHUNK):
-            resized[start:start + _CHUNK] = resize_square(images[start:start + _CHUNK], size)
+            resized[start:start + _CHUNK] = resize_square(images[start:start + _CHUNK], size, fit)
         images = resized
     if channels is not None:
         images = convert_channels(images, channels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,8 +39,18 @@ class ImageDataset:
             return int(self.labels.max()) + 1
         return None
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """C, H, W of every image."""
+        c, h, w = self.images.shape[1:]
+        return (int(c), int(h), int(w))
+
     def __len__(self) -> int:
         return len(self.images)
+
+    def subset(self, indices: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """The uint8 images at ``indices`` (all when None), as a streaming dataset gives them."""
+        return self.images if indices is None else self.images[torch.as_tensor(indices, dtype=torch.int64)]
 
     def __repr__(self) -> str:
         # The default dataclass repr would print tensor contents.

@@ -131,8 +131,9 @@ def evaluate_run(
     if n_inception is None and device.type == "cpu":
         n_inception = min(n, CPU_INCEPTION_CAP)
     evaluation = Evaluation(names, dataset=dataset, data_dir=getattr(run.config, "data_dir", None), split=split,
-                            image_shape=tuple(run.image_shape), device=device, n=n, n_inception=n_inception,
-                            batch_size=batch_size, weights=weights, log=log, progress=progress)
+                            image_shape=tuple(run.image_shape), fit=getattr(run.config, "fit", "crop"), device=device,
+                            n=n, n_inception=n_inception, batch_size=batch_size, weights=weights, log=log,
+                            progress=progress)
     for label in evaluation.capped():
         why = " on CPU (about 9 images/s)" if device.type == "cpu" else ""
         log(f"{label} metrics use n={evaluation.n_inception} of the {n} samples{why}; --n-inception N to change")

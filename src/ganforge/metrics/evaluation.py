@@ -19,8 +19,8 @@ import torch
 from ganforge.errors import GanforgeError
 from ganforge.metrics import inception as inc
 from ganforge.metrics.features import extract
-from ganforge.metrics.realdata import RESIZE, class_mix, load_real, real_class_counts, real_source
 from ganforge.metrics.realdata import cache_name as dataset_cache_name
+from ganforge.metrics.realdata import class_mix, load_real, real_class_counts, real_source, resize_name
 from ganforge.metrics.registry import METRICS, FeatureContext, FeatureKind, Metric, MetricInputs
 from ganforge.metrics.stats_cache import StatsKey, cached_with_notes
 from ganforge.version import __version__
@@ -57,6 +57,7 @@ class Evaluation:
         data_dir: str | os.PathLike[str] | None = None,
         split: str = "test",
         image_shape: tuple[int, int, int] | None = None,
+        fit: str = "crop",
         device: torch.device | str = "cpu",
         n: int = DEFAULT_N,
         n_inception: int | None = None,
@@ -67,7 +68,7 @@ class Evaluation:
         report_timings: bool = True,
     ):
         self.metrics: list[Metric] = [METRICS[name] for name in names]
-        self.dataset, self.data_dir, self.image_shape = dataset, data_dir, image_shape
+        self.dataset, self.data_dir, self.image_shape, self.fit = dataset, data_dir, image_shape, fit
         self.real_dataset, self.split = real_source(dataset, split, log)
         self.device = torch.device(device)
         self.n = n
@@ -125,10 +126,12 @@ class Evaluation:
         shape = self.image_shape if kind.real_at_run_shape else None
         outputs = sorted(network.real_outputs)
         key = StatsKey(dataset_cache_name(self.real_dataset), self.split, shape, n,
-                       f"{info.cache_name}-{'-'.join(outputs)}", info.weights_sha256, RESIZE if shape else "")
+                       f"{info.cache_name}-{'-'.join(outputs)}", info.weights_sha256,
+                       resize_name(self.fit) if shape else "")
 
         def compute() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-            real = load_real(self.real_dataset, self.split, n, data_dir=self.data_dir, shape=shape, log=self.log)
+            real = load_real(self.real_dataset, self.split, n, data_dir=self.data_dir, shape=shape, fit=self.fit,
+                             log=self.log)
             start = time.perf_counter()
             out = extract(ext, real.images, batch_size=self._batch(kind), progress=self.progress,
                           desc=f"{kind.label} features ({self.split} split)")

@@ -13,9 +13,18 @@ import torch
 from ganforge.errors import GanforgeError
 
 SUBSET_SEED = 0  # real subsets are the first n of a fixed permutation, so every eval uses the same images
-# How real images reach the run's shape (data.convert.resize_square): part of the stats-cache key, so another
-# resize or crop could never reuse these features. Training-time augmentation (flips) does not touch them.
+# How real images reach the run's shape (data.convert.resize_square), by the run's fit: part of the stats-cache
+# key, so another resize or crop could never reuse these features. Training-time augmentation (flips, the
+# run's mirror) does not touch them.
 RESIZE = "short-side-aa-crop"
+RESIZES = {"crop": RESIZE, "resize": "aa-squeeze"}
+
+
+def resize_name(fit: str) -> str:
+    """The stats-cache name of the resize that ``fit`` makes."""
+    if fit not in RESIZES:
+        raise GanforgeError(f"fit must be one of {', '.join(RESIZES)}, got {fit!r}")
+    return RESIZES[fit]
 
 
 def real_source(dataset: str, split: str, log: Callable[[str], None] = print) -> tuple[str, str]:
@@ -43,29 +52,40 @@ def load_real(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     shape: tuple[int, int, int] | None = None,
+    fit: str = "crop",
     log: Callable[[str], None] = print,
 ) -> RealImages:
     """Up to ``n`` real images of ``dataset``/``split`` (a fixed random subset when there are more), converted
-    to ``shape`` (C, H, W) if given, with a description of the conversion."""
+    to ``shape`` (C, H, W) if given and made square as ``fit`` says, with a description of the conversion."""
     from ganforge.data import load_dataset
     from ganforge.data.convert import convert_images
 
+    resize_name(fit)
     channels, size = (shape[0], shape[1]) if shape is not None else (None, None)
     if dataset.startswith("folder:"):  # decoded straight to the requested shape (see data.folder)
-        images = load_dataset(dataset, split=split, data_dir=data_dir, channels=channels, size=size,
-                              log=log).images
+        # A folder too big for memory is streamed: only the subset is decoded.
+        loaded = load_dataset(dataset, split=split, data_dir=data_dir, channels=channels, size=size, fit=fit,
+                              streaming=True, log=log)
+        images = loaded.subset(_subset(len(loaded), n))
         c, h, w = images.shape[1:]
-        description = (f"image files decoded as {_tone(c)} (transparency over white), shorter side resized to {h} "
-                       f"(bilinear, antialiased), centre-cropped to {h}x{w}")
-    else:  # the same steps as load_dataset(..., channels, size), with the stored shape noted in between
-        images = load_dataset(dataset, split=split, data_dir=data_dir, log=log).images
-        stored = tuple(images.shape[1:])
-        images = convert_images(images, channels, size)
-        description = describe_conversion(stored, tuple(images.shape[1:]))
-    if n < len(images):
-        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(SUBSET_SEED))
-        images = images[perm[:n]]
-    return RealImages(images, description)
+        square = (f"shorter side resized to {h} (bilinear, antialiased), centre-cropped to {h}x{w}" if fit == "crop"
+                  else f"resized whole to {h}x{w} (bilinear, antialiased)")
+        description = f"image files decoded as {_tone(c)} (transparency over white), {square}"
+        return RealImages(images, description)
+    # the same steps as load_dataset(..., channels, size), with the stored shape noted in between
+    images = load_dataset(dataset, split=split, data_dir=data_dir, log=log).images
+    stored = tuple(images.shape[1:])
+    images = convert_images(images, channels, size, fit)
+    description = describe_conversion(stored, tuple(images.shape[1:]), fit)
+    subset = _subset(len(images), n)
+    return RealImages(images if subset is None else images[subset], description)
+
+
+def _subset(count: int, n: int) -> torch.Tensor | None:
+    """The first ``n`` of a fixed permutation of ``count`` images (None: all of them)."""
+    if n >= count:
+        return None
+    return torch.randperm(count, generator=torch.Generator().manual_seed(SUBSET_SEED))[:n]
 
 
 def load_real_images(
@@ -90,7 +110,7 @@ def describe_shape(shape: tuple[int, ...]) -> str:
     return f"{shape[1]}x{shape[2]} {_tone(shape[0])}"
 
 
-def describe_conversion(stored: tuple[int, ...], shape: tuple[int, ...]) -> str:
+def describe_conversion(stored: tuple[int, ...], shape: tuple[int, ...], fit: str = "crop") -> str:
     """What ``data.convert.convert_images`` did to bring images of shape ``stored`` to ``shape``."""
     if tuple(stored) == tuple(shape):
         return f"{describe_shape(stored)} as stored"
@@ -98,7 +118,8 @@ def describe_conversion(stored: tuple[int, ...], shape: tuple[int, ...]) -> str:
     if stored[0] != shape[0]:
         steps.append("luminance (ITU-R 601-2)" if shape[0] == 1 else "grey copied to 3 channels")
     if tuple(stored[1:]) != tuple(shape[1:]):
-        steps.append(f"shorter side resized to {shape[1]} (bilinear, antialiased), centre-cropped")
+        steps.append(f"shorter side resized to {shape[1]} (bilinear, antialiased), centre-cropped" if fit == "crop"
+                     else f"resized whole to {shape[1]}x{shape[2]} (bilinear, antialiased)")
     return f"{describe_shape(stored)} -> {describe_shape(shape)}: {', '.join(steps)}"
 
 
@@ -118,7 +139,7 @@ def real_class_counts(
     from ganforge.metrics.stats_cache import StatsKey, cached_features
 
     def count() -> dict[str, torch.Tensor]:
-        loaded = load_dataset(dataset, split=split, data_dir=data_dir, log=log)
+        loaded = load_dataset(dataset, split=split, data_dir=data_dir, streaming=True, log=log)  # labels only
         if loaded.labels is None:
             raise GanforgeError(f"{dataset} ({split} split) has no class labels to take the class mix from; "
                                 "use --classes uniform")

@@ -32,7 +32,7 @@ class StatsKey:
     n: int  # requested number of real images (the file records how many there were)
     extractor: str
     weights_sha256: str
-    resize: str = ""  # how images were brought to ``shape`` (realdata.RESIZE); "" for native images
+    resize: str = ""  # how images were brought to ``shape`` (realdata.resize_name); "" for native images
 
     def filename(self) -> str:
         shape = "x".join(map(str, self.shape)) if self.shape else "native"

@@ -48,6 +48,7 @@ def make_training_evaluator(
     n: int = 5000,
     split: str = "test",
     image_shape: tuple[int, int, int] | None = None,
+    fit: str = "crop",
     inception_weights: str | os.PathLike[str] | None = None,
     seed: int = 0,
     num_classes: int | None = None,
@@ -55,7 +56,8 @@ def make_training_evaluator(
 ) -> TrainingEvaluator:
     """A cheap evaluator for one metric (e.g. "domain-fid"); any metric that needs no class labels works.
 
-    ``image_shape`` (C, H, W) converts the real images to the generator's shape for Inception metrics;
+    ``image_shape`` (C, H, W) converts the real images to the generator's shape for Inception metrics, made
+    square as the run's ``fit`` says;
     ``num_classes`` (a conditional run) samples the real split's class mix.
     """
     names = parse_metric_names(metric)
@@ -65,7 +67,7 @@ def make_training_evaluator(
     check_applicable(chosen, dataset=dataset, conditional=False)
     weights = resolve_weights([chosen], inception_weights, log=log)
     evaluation = Evaluation(names, dataset=dataset, data_dir=data_dir, split=split, image_shape=image_shape,
-                            device=device, n=n, weights=weights, log=log, progress=False,
+                            fit=fit, device=device, n=n, weights=weights, log=log, progress=False,
                             report_timings=False)
     evaluation.prepare()
     return TrainingEvaluator(evaluation, seed=seed, num_classes=num_classes)

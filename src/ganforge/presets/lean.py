@@ -22,7 +22,7 @@ register_preset(Preset(
     "dcgan-28-fast",
     "the default: a lean DCGAN (4x4 kernels, 32/64 channels, EMA of G), recognisable digits in minutes on a CPU",
     (1, 28, 28), **LEAN, defaults=FAST, source=SOURCE, purpose="default: digits in minutes on a CPU",
-    family="lean"))
+    family="lean", cpu_default=True))
 
 register_preset(Preset(
     "dcgan-28-cond",

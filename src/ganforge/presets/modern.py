@@ -46,3 +46,17 @@ register_preset(Preset(
               "extra": {"width": 32}},
     source=SNGAN + "; DiffAugment (Zhao et al. 2020)", purpose="GPU: your colour images, 64 px", family="modern",
     resolutions=(32, 64)))
+
+# R3GAN's objective (Huang et al. 2024): the relativistic pairing loss with R1 and R2, no spectral norm, Adam
+# betas (0, 0.99). On the SNGAN-style ResNet, not R3GAN's own architecture: "R3GAN-style". DiffAugment as for
+# the other folder preset.
+register_preset(Preset(
+    "r3gan-64-rgb",
+    "R3GAN's recipe (RpGAN + R1 + R2, no spectral norm) on the SNGAN-style ResNet, for 64x64 RGB folders on a GPU",
+    (3, 64, 64), **RESNET,
+    defaults={**MODERN, "loss": "rpgan", "spectral_norm": "none", "betas": (0.0, 0.99), "lr_d": 2e-4,
+              "r1_gamma": 0.1, "r2_gamma": 0.1, "batch_size": 32, "steps": 20000, "augment": "translation,cutout,color",
+              "ema_kimg": 5.0, "extra": {"width": 32}},
+    source="Huang et al. 2024, 'The GAN is dead; long live the GAN! A Modern GAN Baseline' (RpGAN + R1 + R2); "
+           "the SNGAN-style ResNet of resnet-64-rgb",
+    purpose="GPU: your colour images, R3GAN's loss", family="modern", resolutions=(32, 64)))

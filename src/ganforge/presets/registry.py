@@ -20,7 +20,7 @@ from ..penalties import apply_spectral_norm
 Builder = Callable[[RunConfig], nn.Module]
 # The families in the order `ganforge presets` lists them: the lean DCGANs for CPUs (the default among them),
 # the tutorial models as written, the modern recipes for GPUs.
-FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras and TensorFlow tutorials as written",
+FAMILIES = {"lean": "lean DCGANs for a CPU", "tutorial": "the Keras, TensorFlow and PyTorch tutorials as written",
             "modern": "modern recipes (SNGAN-style ResNets) for a GPU"}
 
 
@@ -37,6 +37,9 @@ class Preset:
     family: str = ""  # a key of FAMILIES: where the preset stands in the list
     resolutions: tuple[int, ...] = ()  # sides the architecture can make; () means only image_shape's
     channel_options: tuple[int, ...] = ()  # channel counts it can make; () means only image_shape's
+    # A choice for a folder of images given without --preset (resolve.choose_preset): the lean recipe for
+    # its image shape, trained in minutes on a CPU.
+    cpu_default: bool = False
 
     @property
     def supported_resolutions(self) -> tuple[int, ...]:

@@ -26,6 +26,6 @@ def example_inputs(cfg: RunConfig, batch: int = EXAMPLE_BATCH) -> tuple[tuple[to
 
 def summarize_preset(cfg: RunConfig) -> tuple[Summary, Summary]:
     """The summaries of the generator and the discriminator that ``cfg`` builds (on the CPU)."""
-    g, d = build_models(cfg, torch.device("cpu"))
+    g, d = build_models(cfg)  # no device: the networks as written, without the speed tricks
     g_in, d_in = example_inputs(cfg)
     return summarize(g, g_in, name="generator"), summarize(d, d_in, name="discriminator")

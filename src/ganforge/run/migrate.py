@@ -21,6 +21,7 @@ LAYOUT_1_NULLS: dict[str, Any] = {
     "g_eval_for_d": False, "g_noise": "fresh", "init": "torch", "ema_kimg": 0.0, "r1_gamma": 0.0, "r1_every": 1,
     "r2_gamma": 0.0, "gp_weight": 0.0, "spectral_norm": "none", "augment": "none", "lr_schedule": "constant",
     "pack": 1, "precision": "fp32", "compile": "auto", "channels_last": "auto", "accel": "auto", "conditional": False,
+    "fit": "crop", "mirror": False,  # layout 1 centre-cropped folder images and never flipped them
 }
 
 

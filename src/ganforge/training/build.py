@@ -17,21 +17,28 @@ import torch
 from torch import nn
 
 from .. import accel
-from ..accel.settings import compiled, fused_supported, use_channels_last, use_compile, with_precision
+from ..accel.settings import (
+    compiled,
+    fused_supported,
+    native_bf16,
+    use_channels_last,
+    use_compile,
+    with_precision,
+)
 from ..accel.shared_backward import backward_both, batch_independent
 from ..augment import parse_augment
-from ..config import DEFAULT_DATASET, RunConfig, TrainConfig
-from ..data import ImageDataset, load_dataset
+from ..config import RunConfig, TrainConfig
+from ..data import ImageDataset, StreamingDataset
 from ..device import resolve_device
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..penalties import active_penalties
 from ..presets import build_models
-from ..resolve import DataFacts, image_size, preset_of, preview, resolve
+from ..resolve import DataFacts, load_for, preview, resolve
 from ..run.folder import check_new_run_dir, default_run_dir
 from ..updates import UPDATE_RULES
 from .distributed import Context, barrier, broadcast_string, init_from_env, sync_batchnorm
-from .sampler import BatchSampler
+from .sampler import make_sampler
 from .step import GANStep
 
 Log = Callable[[str], None]
@@ -41,7 +48,7 @@ MAX_GRID_CLASSES = 20  # a conditional grid shows one row per class, for at most
 @dataclass
 class Built:
     cfg: RunConfig
-    dataset: ImageDataset
+    dataset: ImageDataset | StreamingDataset
     ctx: Context
     device: torch.device
     run_dir: Path
@@ -63,23 +70,24 @@ def build(request: TrainConfig, *, run_dir: str | Path | None, log: Log, resumin
     _check_batch(preview(request, "batch_size"), preview(request, "pack"), ctx)
 
     if not ctx.is_main:
-        barrier(ctx)  # let the main process download the data first
-    channels, resolution = image_size(request, preset_of(request))
-    dataset = load_dataset(request.dataset or DEFAULT_DATASET, data_dir=request.data_dir, channels=channels,
-                           size=resolution, log=log)
+        barrier(ctx)  # let the main process download the data (or decode a folder into the cache) first
+    # The preset, when a folder's images choose it; a folder too big for memory comes back as a stream.
+    request, dataset = load_for(request, explain=not resuming, log=log)
     if ctx.is_main:
         barrier(ctx)
     cfg = resolve(request, DataFacts.of(dataset))
-    if len(dataset) < cfg.batch_size:
+    _check_batch(cfg.batch_size, cfg.pack, ctx)  # again: a preset chosen from a folder's images sets its own
+    size = len(dataset) * (2 if cfg.mirror else 1)
+    if size < cfg.batch_size:
         raise GanforgeError(f"batch size {cfg.batch_size} is larger than dataset '{cfg.dataset}' "
-                            f"({len(dataset)} images)")
+                            f"({size} images{' with their mirror images' if cfg.mirror else ''})")
     # Named after the data actually used (a fallback, too).
     run_dir = Path(explicit_dir or broadcast_string(str(default_run_dir(cfg)), ctx))
     if not resuming and ctx.is_main:
         check_new_run_dir(run_dir)
 
-    labels = dataset.labels.to(device) if cfg.num_classes else None
-    sampler = BatchSampler(dataset.images.to(device), cfg.batch_size, cfg.seed, labels, rank=ctx.rank, world=ctx.world)
+    sampler = make_sampler(dataset, cfg.batch_size, cfg.seed, device=device, labelled=bool(cfg.num_classes),
+                           rank=ctx.rank, world=ctx.world, mirror=cfg.mirror)
 
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     G, D = (m.to(device) for m in build_models(cfg, device))
@@ -93,6 +101,9 @@ def build(request: TrainConfig, *, run_dir: str | Path | None, log: Log, resumin
     opt_g = _optimizer(cfg, G.parameters(), cfg.lr_g, device)
     opt_d = _optimizer(cfg, D.parameters(), cfg.lr_d, device)
     # What the step calls: the same modules, compiled and under autocast when asked for.
+    if cfg.precision == "bf16" and not native_bf16(device):
+        log(f"note: {device.type} has no native bf16 arithmetic (AVX512_BF16 or AMX on x86); bf16 is emulated "
+            f"and slower than fp32 here")
     mode = use_compile(cfg.compile, device)
     G_run = with_precision(compiled(G, mode), cfg.precision, device)
     D_run = with_precision(compiled(D, mode), cfg.precision, device)

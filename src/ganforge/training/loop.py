@@ -65,6 +65,7 @@ class Trainer:
             self.evaluator = make_training_evaluator(
                 self.cfg.eval_metric, dataset=self.cfg.dataset, data_dir=self.cfg.data_dir, device=self.device,
                 n=self.cfg.eval_n, image_shape=(self.cfg.channels, self.cfg.resolution, self.cfg.resolution),
+                fit=self.cfg.fit,
                 seed=self.cfg.seed, num_classes=self.cfg.num_classes, log=self.log)
         self.best: float | None = None  # best value of the eval metric so far
         self.last_eval: dict[str, float] = {}
@@ -126,28 +127,8 @@ class Trainer:
         return trainer
 
     def _load(self, ckpt: Checkpoint) -> None:
-        for name, module in self.gan.modules().items():
-            ckpt.load_module(name, module)
-        for name, opt in self.gan.optimizers().items():
-            ckpt.load_optimizer(name, opt)
-            _match_param_layout(opt)
-        self.step = self._checkpoint_step = int(ckpt.meta.get("step", 0))
+        self.step = self._checkpoint_step = self.gan.restore(ckpt, self.log)
         self.best, self.last_eval = ckpt.meta.get("best"), ckpt.meta.get("last_eval", {})
-        rng = ckpt.tensors("rng")  # one read of the file for every RNG state
-        for name in ("torch", "noise"):
-            if name not in rng:
-                raise GanforgeError(f"checkpoint '{ckpt.path}' lacks the '{name}' RNG state; cannot resume exactly")
-        torch.set_rng_state(rng["torch"])
-        noise = self.gan.noise_gen
-        if rng["noise"].numel() == noise.get_state().numel():
-            noise.set_state(rng["noise"])
-        else:  # a run moved between CPU and GPU: the generators differ, so reseed from the step
-            self.log("note: resuming on another device kind; noise continues from a new stream")
-            noise.manual_seed(self.cfg.seed + 1 + self.step)
-        if rng.get("cuda") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(rng["cuda"], self.device)
-        if self.ctx.enabled:  # dropout masks etc.: each process its own stream
-            torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + self.ctx.rank)
         if self.is_main:
             remove_stale_temps(self.run_dir, self.run_dir / "checkpoints", self.run_dir / "grids")  # killed writes
             truncate_log(self.run_dir / LOG_FILE, self.step)
@@ -243,6 +224,7 @@ class Trainer:
                             self.save_checkpoint()
                         break
         finally:
+            self.sampler.close()  # a streamed folder's worker processes end with the loop, however it ends
             bar.close()
             self.logger.close()
             self.logger = TrainingLogger()
@@ -359,11 +341,3 @@ class Trainer:
         for sig, h in old.items():
             signal.signal(sig, h)
 
-
-def _match_param_layout(opt: torch.optim.Optimizer) -> None:
-    """Give loaded optimiser state the memory layout of its parameter (channels_last ones included):
-    fused optimisers walk parameter and state in memory order and assume they match."""
-    for p, state in opt.state.items():
-        for key, value in state.items():
-            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
-                state[key] = torch.empty_like(p).copy_(value)

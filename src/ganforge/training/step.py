@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from ..augment import diff_augment
+from ..checkpoint import Checkpoint
 from ..config import RunConfig
+from ..errors import GanforgeError
 from ..guard import flag_nonfinite, step_unless_flagged
 from ..losses import GANLoss
 from ..models.conditional import call
@@ -24,7 +26,7 @@ from ..penalties import Penalty, PenaltyInputs, d_penalty
 from ..schedule import lr_factor
 from ..updates import UpdateRule
 from .distributed import Context, average_gradients
-from .sampler import BatchSampler
+from .sampler import Sampler
 
 Tensor = torch.Tensor
 Labels = Tensor | None
@@ -38,7 +40,7 @@ class GANStep:
     def __init__(self, cfg: RunConfig, *, G: nn.Module, D: nn.Module, G_run: Callable[..., Tensor],
                  D_run: Callable[..., Tensor], G_ema: nn.Module | None, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, loss: GANLoss, rule: UpdateRule, penalties: list[Penalty],
-                 sampler: BatchSampler, augment: tuple[str, ...], noise: torch.Generator, ctx: Context,
+                 sampler: Sampler, augment: tuple[str, ...], noise: torch.Generator, ctx: Context,
                  device: torch.device, backward_pair: Callable[..., bool] | None) -> None:
         self.cfg, self.G, self.D, self.G_run, self.D_run, self.G_ema = cfg, G, D, G_run, D_run, G_ema
         self.opt = {"G": opt_g, "D": opt_d}
@@ -202,3 +204,36 @@ class GANStep:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return rng
+
+    def restore(self, ckpt: Checkpoint, log: Callable[[str], None]) -> int:
+        """Networks, optimisers and random streams as the checkpoint holds them; returns its step."""
+        for name, module in self.modules().items():
+            ckpt.load_module(name, module)
+        for name, opt in self.optimizers().items():
+            ckpt.load_optimizer(name, opt)
+            _match_param_layout(opt)
+        step = int(ckpt.meta.get("step", 0))
+        rng = ckpt.tensors("rng")  # one read of the file for every RNG state
+        for name in ("torch", "noise"):
+            if name not in rng:
+                raise GanforgeError(f"checkpoint '{ckpt.path}' lacks the '{name}' RNG state; cannot resume exactly")
+        torch.set_rng_state(rng["torch"])
+        if rng["noise"].numel() == self.noise_gen.get_state().numel():
+            self.noise_gen.set_state(rng["noise"])
+        else:  # a run moved between CPU and GPU: the generators differ, so reseed from the step
+            log("note: resuming on another device kind; noise continues from a new stream")
+            self.noise_gen.manual_seed(self.cfg.seed + 1 + step)
+        if rng.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.ctx.enabled:  # dropout masks etc.: each process its own stream
+            torch.manual_seed(self.cfg.seed * 1_000_003 + step * 1009 + self.ctx.rank)
+        return step
+
+
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give loaded optimiser state the memory layout of its parameter (channels_last ones included):
+    fused optimisers walk parameter and state in memory order and assume they match."""
+    for p, state in opt.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                state[key] = torch.empty_like(p).copy_(value)
