@@ -70,6 +70,7 @@ def serve(runs: Catalog | Mapping[str, RunLike] | Sequence[RunLike], host: str =
     app = create_app(runs, options)
     atexit.register(app.state.studio.jobs.shutdown)  # however the server ends, its children end with it
     sock = bind_socket(host, port)
+    sock.listen(2048)  # a browser opening the printed URL at once waits in the backlog rather than being refused
     print(f"ganforge studio: {len(app.state.runs)} run(s) at {url_of(sock)}  (Ctrl-C stops)", flush=True)
     make_server(app).run(sockets=[sock])
 
