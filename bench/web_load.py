@@ -3,10 +3,17 @@ number of sample requests at a fixed concurrency; prints success counts and late
 
     python bench/web_load.py                         # a 2-step dcgan-28-fast run made on the spot
     python bench/web_load.py runs/my-run --requests 1000 --concurrency 100 --n 64 --json web.json
+    python bench/web_load.py --events                # 20 pages watching one run in progress
 
 Each request asks for a different seed, so every one runs the generator (the server's small cache of
 recent grids never answers). The client runs in this process, the server in another; on a shared
 machine both compete for the same cores, so the figures are an upper bound on latency.
+
+With ``--events``, ``--clients`` event streams (default 20, as 20 open pages) watch one run in progress: a
+run's log lines and grids (a real 200-step run's, made on the spot) are written into a run folder the server
+watches, one line every ``1 / --rate`` seconds, and each client notes when each line's event arrives. It
+prints how many events each client got (every one, or it fails) and the latency from the line being written
+to its event arriving, p50 and p99 over every (client, line).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from ganforge.web.loadtest import load_test
+from web_events import events_bench
 
 
 def make_run(folder: Path) -> Path:
@@ -39,10 +47,10 @@ def make_run(folder: Path) -> Path:
     return out
 
 
-def start_server(run_dir: Path, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(run_dir: Path, threads: int, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(run_dir), "--port", "0", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", str(run_dir), "--port", "0", "--device", "cpu",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     found = re.search(r"http://127\.0\.0\.1:\d+/", line)
     if not found:
@@ -71,7 +79,13 @@ def main() -> None:
     ap.add_argument("--server-threads", type=int, default=1, help="torch threads of the server (default 1)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds before a request counts as failed")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--events", action="store_true", help="measure the live event stream instead")
+    ap.add_argument("--clients", type=int, default=20, help="--events: pages watching the run (default 20)")
+    ap.add_argument("--lines", type=int, default=200, help="--events: log lines written (default 200)")
+    ap.add_argument("--rate", type=float, default=10, help="--events: log lines a second (default 10)")
     args = ap.parse_args()
+    if args.events:
+        sys.exit(events_bench(args, start_server=start_server))
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else make_run(Path(tmp))

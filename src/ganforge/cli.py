@@ -126,17 +126,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     n, labels, nrow, tag = _sample_request(run, args)
     images = run.generate(n, seed=args.seed, labels=labels)
     if fmt == "grid":
-        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-{tag}.png"
+        out = Path(args.out) if args.out else run.outputs_dir / "samples" / f"seed-{args.seed}-{tag}.png"
         if out.suffix.lower() != ".png":
             raise GanforgeError(f"a grid is written as a .png file; got --out {out}")
         save_grid(images, out, nrow=nrow)
         print(f"wrote a grid of {n} images to {out}")
     elif fmt == "png":
-        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}"
+        out = Path(args.out) if args.out else run.outputs_dir / "samples" / f"seed-{args.seed}"
         paths = save_each(images, out)
         print(f"wrote {len(paths)} PNG files to {out}/")
     else:
-        out = Path(args.out) if args.out else run.path / "samples" / f"seed-{args.seed}-{tag}.npz"
+        out = Path(args.out) if args.out else run.outputs_dir / "samples" / f"seed-{args.seed}-{tag}.npz"
         if out.suffix.lower() != ".npz":
             out = out / f"seed-{args.seed}-{tag}.npz"
         save_npz(images, out, labels=labels)

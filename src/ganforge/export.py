@@ -97,7 +97,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None, *, 
     if fmt not in FORMATS:
         raise GanforgeError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     run = load_run(run_dir, checkpoint=checkpoint, device="cpu")
-    out = Path(out) if out else run.path / "export" / _DEFAULT_NAMES[fmt]
+    out = Path(out) if out else run.outputs_dir / "export" / _DEFAULT_NAMES[fmt]
     if fmt == "onnx":
         return export_onnx(run.generator, run.z_dim, out, metadata=run_metadata(run))
     if fmt == "torchscript":

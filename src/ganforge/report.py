@@ -20,7 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .config import RunConfig
 from .fileio import atomic_write_text
-from .run.folder import LOG_FILE, read_config, read_log
+from .run.folder import LOG_FILE, config_from_dict, read_config, read_log
+from .run.pretrained import SAMPLES_FILE, is_pretrained_folder
+from .run.pretrained import read_config as read_pretrained_config
+from .run.shipped import is_shipped_ref, read_info, shipped_name_of, shipped_path
 
 REPORT_FILE = "report.html"
 MAX_GIF_FRAMES = 100  # a run with a grid every few steps would make a GIF of many megabytes
@@ -149,6 +152,48 @@ def _section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}"><h2>{html.escape(title)}</h2>\n{body}\n</section>\n'
 
 
+def _page(title: str, parts: list[str]) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            f"<h1>{html.escape(title)}</h1>\n" + "".join(parts) + "</body></html>\n")
+
+
+def _pretrained_folder(run_dir: str | Path) -> Path | None:
+    """The folder of ``pretrained:NAME`` or of a pretrained folder (not a run folder), else None."""
+    if is_shipped_ref(run_dir):
+        return shipped_path(str(run_dir))
+    path = Path(run_dir)
+    return path if is_pretrained_folder(path) and not (path / "checkpoints").is_dir() else None
+
+
+def build_pretrained_report(folder: Path) -> str:
+    """A pretrained folder has no log or grids: what it is, how it was made and measured, its samples."""
+    config = read_pretrained_config(folder)
+    info = read_info(folder)
+    name = shipped_name_of(folder) or folder.resolve().name
+    tc = config.get("train_config") or {}
+    c, h, w = config["image_shape"]
+    summary = [("generator", name), ("preset", config.get("preset")), ("dataset", tc.get("dataset")),
+               ("steps trained", config.get("step")), ("image", f"{h}x{w}x{c}"), ("latent size", config.get("z_dim")),
+               ("classes", config.get("num_classes") or "unconditional")]
+    parts = [_section("summary", "Summary", _table(summary))]
+    made = [(k, info[k]) for k in ("command", "environment", "budget", "data") if info.get(k) is not None]
+    parts.append(_section("made", "How it was made", _table(made) if made else
+                          '<p class="muted">no pretrained.json beside the model: not recorded</p>'))
+    metrics = info.get("metrics") or {}
+    parts.append(_section("metrics", "Metrics", _table(sorted(metrics.items()), ("metric", "value")) if metrics
+                          else '<p class="muted">no metrics recorded</p>'))
+    parts.append(_section("config", "Config", _table(sorted(tc.items()), ("field", "value"))))
+    cfg = config_from_dict(tc, source=str(folder / "config.json"))
+    parts.append(_section("architecture", "Architecture", architecture_html(cfg)))
+    samples = folder / SAMPLES_FILE
+    parts.append(_section("final", "Samples", _img(samples.read_bytes(), "image/png", "samples", width=min(
+        3 * _png_width(samples), 960)) if samples.is_file() else '<p class="muted">no samples.png</p>'))
+    parts.append(_section("curves", "Loss and metric curves",
+                          '<p class="muted">a pretrained folder keeps the generator only, not the training log</p>'))
+    return _page(f"ganforge generator {name}", parts)
+
+
 def architecture_html(cfg: RunConfig) -> str:
     """G's and D's layers, output shapes and parameters as two tables, from the summaries of the networks the
     run's config builds; a note in their place where the config no longer builds (a preset since removed)."""
@@ -169,7 +214,10 @@ def architecture_html(cfg: RunConfig) -> str:
 
 
 def build_report(run_dir: str | Path) -> str:
-    """The report of a run folder as one HTML string."""
+    """The report of a run folder (or a pretrained folder, or ``pretrained:NAME``) as one HTML string."""
+    folder = _pretrained_folder(run_dir)
+    if folder is not None:
+        return build_pretrained_report(folder)
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)  # a clear error for a folder that is not a run
     records = read_log(run_dir / LOG_FILE) if (run_dir / LOG_FILE).is_file() else []
@@ -226,14 +274,14 @@ def build_report(run_dir: str | Path) -> str:
                           _img(final.read_bytes(), "image/png", "final samples", width=min(3 * _png_width(final), 960))
                           if final else '<p class="muted">no samples yet</p>'))
 
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-            f"<h1>{html.escape(title)}</h1>\n" + "".join(parts) + "</body></html>\n")
+    return _page(title, parts)
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report (default ``RUN_DIR/report.html``) atomically; returns its path."""
-    out = Path(out) if out else Path(run_dir) / REPORT_FILE
+    """Write the report (default ``RUN_DIR/report.html``; for ``pretrained:NAME``, which is package data,
+    ``pretrained-NAME/report.html`` here) atomically; returns its path."""
+    default = Path(str(run_dir).replace(":", "-")) if is_shipped_ref(run_dir) else Path(run_dir)
+    out = Path(out) if out else default / REPORT_FILE
     atomic_write_text(out, build_report(run_dir))
     return out
 

@@ -86,18 +86,18 @@ def digits_cond_run(tmp_path_factory) -> ganforge.Run:
 class LiveServer:
     """The studio on a real uvicorn server, 127.0.0.1 and a free port, in a background thread."""
 
-    def __init__(self, runs) -> None:
+    def __init__(self, runs, options=None) -> None:
         import threading
 
-        import uvicorn
-
         from ganforge.web.app import create_app
-        from ganforge.web.server import bind_socket, url_of
+        from ganforge.web.server import bind_socket, make_server, url_of
 
         self.sock = bind_socket("127.0.0.1", 0)
         self.url = url_of(self.sock).rstrip("/")
         self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(create_app(runs), log_level="warning", access_log=False))
+        self.app = create_app(runs, options)
+        self.studio = self.app.state.studio
+        self.server = make_server(self.app)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -112,6 +112,7 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.studio.hub.close()  # open event streams end, or the server would wait for them
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
@@ -124,3 +125,9 @@ def live_server(request, tiny_run, cond_run):
         runs["digits"] = request.getfixturevalue("digits_cond_run")
     with LiveServer(runs) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def make_live_server():
+    """``LiveServer(runs, options)``: the studio on a real server, for tests that set their own runs and roots."""
+    return LiveServer

@@ -233,3 +233,35 @@ def test_a_parent_folder_skips_a_run_that_cannot_load_and_says_so(tiny_run_dir, 
     assert len(notes) == 1 and "b-still-training" in notes[0] and "checkpoint" in notes[0]
     with pytest.raises(GanforgeError, match="checkpoint"):  # named outright, it must load
         load_runs([parent / "b-still-training"], device="cpu")
+
+
+def test_the_architecture_is_the_preset_summary_of_the_runs_config(client, tiny_run):
+    from ganforge.presets import summarize_preset
+
+    body = client.get("/api/runs/tiny/architecture").json()
+    assert body["config"]["preset"] == "dcgan-28-fast" and body["config"]["extra"] == {"width": 8}
+    g, d = summarize_preset(tiny_run.config)
+    for got, want in ((body["generator"], g), (body["discriminator"], d)):
+        assert [r["Layer (type)"] for r in got["rows"]] == [r.label for r in want.rows]
+        assert [r["Output Shape"] for r in got["rows"]] == [r.shape_text for r in want.rows]
+        assert got["totals"] == want.totals_lines() and got["summary"] == want.to_dict()
+    assert body["generator"]["summary"]["trainable"] == sum(p.numel() for p in tiny_run.generator.parameters())
+    fake = client.get("/api/runs/cond/architecture").json()  # a look-alike without a config: nothing to show
+    assert fake == {"config": None, "generator": None, "discriminator": None}
+
+
+def test_a_shipped_generator_is_served_with_how_it_was_made():
+    from ganforge.web.catalog import Catalog
+
+    client = TestClient(create_app(Catalog(pretrained=["mnist-cond"])))
+    info = client.get("/api/runs").json()["runs"][0]
+    assert info["id"] == "pretrained:mnist-cond" and info["kind"] == "pretrained" and info["num_classes"] == 10
+    assert info["has_generator"] and not info["has_log"] and info["status"]["state"] == "ready"
+    body = client.get("/api/runs/pretrained:mnist-cond/metrics").json()
+    assert body["made"]["command"].startswith("ganforge train --preset dcgan-28-cond ")
+    assert body["measured"]["class_accuracy"] > 0.95
+    arch = client.get("/api/runs/pretrained:mnist-cond/architecture").json()
+    assert arch["config"]["preset"] == "dcgan-28-cond" and arch["generator"]["rows"]
+    r = client.get("/api/runs/pretrained%3Amnist-cond/samples/0.png", params={"seed": 1, "n": 2, "class": 7})
+    assert r.status_code == 200
+    assert client.get("/api/runs/pretrained:mnist-cond/events").status_code == 404  # no training log to watch

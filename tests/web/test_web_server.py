@@ -121,3 +121,41 @@ def test_serve_errors_are_one_line(tiny_run_dir, tmp_path, capsys):
     assert f"port {port} on 127.0.0.1 is in use" in err and err.count("\n") == 1
     assert main(["serve", str(tiny_run_dir), "--host", "no.such.host.invalid"]) == 2
     assert "cannot serve on host" in capsys.readouterr().err
+
+
+def test_serve_with_no_run_shows_the_shipped_generators_and_the_runs_root(tiny_run_dir, tmp_path, monkeypatch):
+    from ganforge.run import shipped_names
+    from ganforge.web.server import build_catalog
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mine").symlink_to(tiny_run_dir, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "serve", "--port", "0"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
+        assert url, proc.stderr.read() if proc.poll() is not None else ""
+        body = httpx.get(url.group(0) + "api/runs", timeout=60).json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    ids = [r["id"] for r in body["runs"]]
+    assert ids == [f"pretrained:{n}" for n in shipped_names()] + ["mine"]
+    assert body["training"]["enabled"] and body["training"]["runs_root"] == str(tmp_path / "runs")
+    named = build_catalog(["pretrained:mnist", str(tiny_run_dir)], runs_root=tmp_path / "runs", scan_root=False,
+                          checkpoint="last", device="cpu")
+    assert named.ids() == ["pretrained:mnist", "tiny-mnist"]  # named ones only: the runs root is not listed
+
+
+def test_serve_refuses_unknown_generators_and_roots_in_one_line(tmp_path, capsys):
+    assert main(["serve", "pretrained:nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown pretrained generator 'pretrained:nope'" in err
+    assert main(["serve", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "--data-root" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--max-runs", "0"])
+    (tmp_path / "file").write_text("x")
+    assert main(["serve", "--runs-root", str(tmp_path / "file")]) == 2
+    assert "not a folder" in capsys.readouterr().err

@@ -154,9 +154,11 @@ def evaluate_run(
             source[attr] = str(getattr(run, attr)) if attr == "checkpoint" else getattr(run, attr)
     entries = {name: {**results[name], **evaluation.provenance(METRICS[name], seed=seed, classes=mix), **source}
                for name in names}
-    log(format_table(entries, title=f"Metrics for {run.path} (real: {evaluation.real_dataset} {evaluation.split} "
+    named = getattr(run, "shipped", None) or run.path
+    log(format_table(entries, title=f"Metrics for {named} (real: {evaluation.real_dataset} {evaluation.split} "
                                     "split)"))
     log(evaluation.protocol_line(seed=seed, classes=mix))
-    path = save_metrics(run.path, entries, log=log)
+    # A generator that ships inside ganforge is package data: its metrics go beside the current directory.
+    path = save_metrics(getattr(run, "outputs_dir", run.path), entries, log=log)
     log(f"Saved to {path}")
     return entries

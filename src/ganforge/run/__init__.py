@@ -26,11 +26,15 @@ from .folder import (
 )
 from .model import Generator, Run, load_pretrained, load_run_folder
 from .pretrained import is_pretrained_folder, save_pretrained
+from .shipped import PREFIX, is_shipped_ref, shipped_names, shipped_path
 
 
 def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None = None) -> Run:
-    """A trained generator in inference mode: a run folder (its ``last`` or a named checkpoint) or a
-    pretrained folder (``save_pretrained``)."""
+    """A trained generator in inference mode: a run folder (its ``last`` or a named checkpoint), a
+    pretrained folder (``save_pretrained``), or ``"pretrained:NAME"``, a generator that ships with ganforge
+    (``shipped_names()``)."""
+    if is_shipped_ref(path):
+        path = shipped_path(str(path))
     path = Path(path)
     if is_pretrained_folder(path) and not (path / "checkpoints").is_dir():
         if checkpoint != "last":
@@ -40,6 +44,7 @@ def load_run(path: str | Path, *, checkpoint: str = "last", device: str | None =
     return load_run_folder(path, checkpoint=checkpoint, device=device)
 
 
-__all__ = ["BEST_CHECKPOINT", "CONFIG_FILE", "FINAL_GRID", "LAST_CHECKPOINT", "LOG_FILE", "METRICS_FILE", "Generator",
-           "Run", "checkpoint_path", "is_pretrained_folder", "is_run_folder", "load_pretrained", "load_run",
-           "read_config", "read_log", "save_pretrained"]
+__all__ = ["BEST_CHECKPOINT", "CONFIG_FILE", "FINAL_GRID", "LAST_CHECKPOINT", "LOG_FILE", "METRICS_FILE", "PREFIX",
+           "Generator", "Run", "checkpoint_path", "is_pretrained_folder", "is_run_folder", "is_shipped_ref",
+           "load_pretrained", "load_run", "read_config", "read_log", "save_pretrained", "shipped_names",
+           "shipped_path"]

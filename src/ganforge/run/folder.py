@@ -6,6 +6,7 @@
     RUN_DIR/checkpoints/best.safetensors   the best evaluation so far (with --eval-every)
     RUN_DIR/grids/step_NNNNNN.png       the fixed-noise grid over training
     RUN_DIR/final_grid.png              written last: the run finished
+    RUN_DIR/output.log                  what the trainer printed, when the studio started it
     RUN_DIR/losses.png, metrics.json, report.html, samples/, tensorboard/
 """
 
@@ -30,6 +31,7 @@ GRIDS_DIR = "grids"
 FINAL_GRID = "final_grid.png"
 LOSSES_PLOT = "losses.png"
 METRICS_FILE = "metrics.json"
+OUTPUT_FILE = "output.log"
 
 
 def is_run_folder(path: str | Path) -> bool:
@@ -87,7 +89,9 @@ def default_run_dir(cfg: RunConfig, when: datetime | None = None) -> Path:
 
 
 def check_new_run_dir(path: Path) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    # A folder holding only the output of the run about to start counts as new: the studio (and a shell's
+    # `ganforge train --out DIR > DIR/output.log`) opens that file before the trainer runs.
+    if path.exists() and (not path.is_dir() or any(p.name != OUTPUT_FILE for p in path.iterdir())):
         raise GanforgeError(
             f"run folder '{path}' already exists and is not empty; continue it with "
             f"'ganforge train --resume {path}' or choose another --out")

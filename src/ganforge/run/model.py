@@ -21,6 +21,7 @@ from ..presets import Preset, build_generator, get_preset
 from .folder import checkpoint_path, config_from_dict
 from .folder import read_config as read_run_config
 from .pretrained import CONFIG_FILE, MODEL_FILE, read_config, resolve_folder, save_pretrained
+from .shipped import is_shipped_ref, shipped_name_of, shipped_path
 
 _LABEL_STREAM = 7_919  # offset of the seed for drawn classes, so they do not track the latents
 
@@ -33,10 +34,23 @@ class Run:
     >>> pictures = run.sample_pil(16, seed=0)  # PIL images
     """
 
+    shipped: str | None = None  # "pretrained:NAME" for a generator that ships inside ganforge
+
     def __init__(self, path: Path, config: RunConfig, generator: nn.Module, device: torch.device, step: int,
                  checkpoint: Path) -> None:
         self.path, self.config = path, config
         self.generator, self.device, self.step, self.checkpoint = generator, device, step, checkpoint
+
+    @property
+    def name(self) -> str:
+        """How to name this run to a user: ``pretrained:NAME`` for a shipped generator, else its folder's name."""
+        return self.shipped or self.path.name
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where commands write what they make from this run unless told (samples, exports, metrics): the run
+        folder; for a shipped generator (package data, perhaps read-only) a folder named after it here."""
+        return Path(self.shipped.replace(":", "-")) if self.shipped else self.path
 
     @property
     def preset(self) -> Preset:
@@ -167,8 +181,10 @@ class Generator(Run):
 
 
 def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | None = None) -> Generator:
-    """Load a pretrained folder, or download a Hub repo id first; the generator is in inference mode."""
-    path = resolve_folder(path_or_repo_id)
+    """Load a pretrained folder, ``pretrained:NAME`` (shipped with ganforge), or download a Hub repo id first; the
+    generator is in inference mode."""
+    shipped = str(path_or_repo_id) if is_shipped_ref(path_or_repo_id) else None
+    path = shipped_path(shipped) if shipped else resolve_folder(path_or_repo_id)
     config = read_config(path)
     if not isinstance(config.get("train_config"), dict):
         raise GanforgeError(f"'{path / CONFIG_FILE}' has no 'train_config' table; "
@@ -187,4 +203,6 @@ def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | No
         raise GanforgeError(f"'{path / MODEL_FILE}' does not fit preset {train_config.preset!r} "
                             f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
     generator.to(dev).eval()
-    return Generator(path, train_config, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)
+    loaded = Generator(path, train_config, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)
+    loaded.shipped = shipped_name_of(path)
+    return loaded

@@ -10,7 +10,13 @@ MAX_PIXELS = MAX_IMAGES * 64 * 64  # image pixels in one answer: 256 images at t
 MAX_SEED = 2**32 - 1  # seeds stay exact as JavaScript numbers
 MAX_URL = 2048  # characters of path, and of query string
 MAX_HEADERS = 16 * 1024  # bytes of request headers (browsers send well under 2 KiB)
-MAX_BODY = 1024  # every endpoint is a GET; a request body is never read
+MAX_BODY = 4096  # only the start and resume forms have a body, of a few hundred bytes
+
+
+def short(value: object, limit: int = 40) -> str:
+    """A request's value quoted for an error message, cut short: answers never echo kilobytes back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class RequestLimits:
@@ -34,7 +40,7 @@ class RequestLimits:
                 length = headers.get(b"content-length", b"0")
                 if not length.isdigit() or int(length) > MAX_BODY or b"chunked" in headers.get(
                         b"transfer-encoding", b""):
-                    problem = 413, f"request bodies are not accepted (at most {MAX_BODY} bytes)"
+                    problem = 413, f"the request body is longer than {MAX_BODY} bytes, or sent in chunks"
             if problem:
                 await _reject(send, *problem)
                 return

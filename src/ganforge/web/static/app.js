@@ -4,6 +4,10 @@
 const $ = (id) => document.getElementById(id);
 let runs = [];
 let limits = {};
+let training = {};
+// What the other scripts (live, compare, new run, architecture) hook into: the views by name, and the
+// current run's changes.
+const Studio = { views: {}, view: "samples", current: () => current(), runs: () => runs, training: () => training };
 // Each draw or interpolation takes a ticket; an answer that arrives after a newer request is dropped.
 const tickets = { draw: 0, interpolate: 0 };
 
@@ -69,6 +73,11 @@ function busy(on) {
 async function draw() {
   const run = current();
   if (!run) return;
+  if (!run.has_generator) {
+    $("grid").replaceChildren();
+    setStatus(`${run.name}: no checkpoint yet; its samples can be drawn after the first one (see Training)`);
+    return;
+  }
   const seed = $("seed").value.trim();
   const n = Number($("count").value);
   const params = { seed, n, ...classParam() };
@@ -93,7 +102,7 @@ async function draw() {
 
 async function interpolate() {
   const run = current();
-  if (!run) return;
+  if (!run || !run.has_generator) return;
   const a = $("interp-a").value.trim();
   const b = $("interp-b").value.trim();
   const frames = Number($("interp-frames").value);
@@ -122,12 +131,34 @@ async function interpolate() {
   }
 }
 
+function showInfo() {
+  const run = current();
+  if (!run) return;
+  const shape = run.image_shape;
+  const parts = [run.kind === "pretrained" ? "ships with ganforge" : null, run.preset, run.dataset,
+    run.step != null ? `step ${run.step}` : null,
+    shape.height ? `${shape.height}x${shape.width}x${shape.channels}` : null,
+    run.num_classes ? `${run.num_classes} classes` : null];
+  $("run-info").textContent = parts.filter((p) => p).join(" · ");
+  Studio.showState(run.status);
+}
+
+// The header's badge: what the current run is doing (the live stream keeps it up to date).
+Studio.showState = (status) => {
+  const state = status && status.state;
+  const badge = $("run-state");
+  badge.hidden = !state || state === "ready";
+  badge.textContent = state || "";
+  badge.dataset.state = state || "";
+};
+
 function showRun() {
   const run = current();
-  const shape = run.image_shape;
-  const parts = [run.preset, run.dataset, run.step != null ? `step ${run.step}` : null,
-    `${shape.height}x${shape.width}x${shape.channels}`, run.num_classes ? `${run.num_classes} classes` : null];
-  $("run-info").textContent = parts.filter((p) => p).join(" · ");
+  if (!run) {
+    $("run-info").textContent = "no runs yet: start one under New run";
+    return;
+  }
+  showInfo();
   const select = $("class-select");
   const options = [new Option("mixed (from the seed)", "")];
   for (let k = 0; k < (run.num_classes || 0); k++) {
@@ -141,15 +172,60 @@ function showRun() {
   $("interp-gif").hidden = true;
 }
 
-async function init() {
-  const response = await fetch("/api/runs");
-  const body = await response.json();
+// The run list again (runs started here or from a terminal appear); keeps the selection, or selects `select`.
+Studio.refreshRuns = async (select, quiet = false) => {
+  const body = await (await fetch("/api/runs")).json();
+  const before = $("run-select").value;
   runs = body.runs;
   limits = body.limits;
+  training = body.training;
+  $("run-select").replaceChildren(...runs.map((r) => new Option(r.name === r.id ? r.id : `${r.id} (${r.name})`, r.id)));
+  const wanted = select || before;
+  if (runs.some((r) => r.id === wanted)) $("run-select").value = wanted;
+  const changed = $("run-select").value !== before;
+  if (quiet) return changed;
+  if (changed) { showRun(); runChanged(); } else showInfo();
+  for (const hook of Object.values(Studio.views)) if (hook.runsChanged) hook.runsChanged();
+  return changed;
+};
+
+// A run's entry changed under the page (its first checkpoint, a new step): keep the list's copy current.
+Studio.updateRun = (id, fields) => {
+  const run = runs.find((r) => r.id === id);
+  if (run) Object.assign(run, fields);
+  if (current() && current().id === id) showInfo();
+};
+
+function runChanged() {
+  for (const hook of Object.values(Studio.views)) if (hook.runChanged) hook.runChanged(current());
+}
+
+Studio.show = (view) => {
+  Studio.view = view;
+  for (const button of document.querySelectorAll("#tabs button")) {
+    button.setAttribute("aria-selected", String(button.dataset.view === view));
+  }
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  $("status").hidden = view !== "samples"; // the explorer's line; the other views have their own
+  const hook = Studio.views[view];
+  if (hook && hook.shown) hook.shown(current());
+  else if (view === "samples") draw();
+};
+
+async function init() {
+  await Studio.refreshRuns(null, true);
   for (const id of ["seed", "interp-a", "interp-b"]) $(id).max = limits.max_seed;
   $("interp-frames").max = limits.max_frames;
-  $("run-select").replaceChildren(...runs.map((r) => new Option(r.name === r.id ? r.id : `${r.id} (${r.name})`, r.id)));
-  $("run-select").addEventListener("change", () => { showRun(); draw(); });
+  for (const button of document.querySelectorAll("#tabs button")) {
+    button.addEventListener("click", () => Studio.show(button.dataset.view));
+  }
+  $("refresh-runs").addEventListener("click", () => Studio.refreshRuns());
+  $("run-select").addEventListener("change", () => {
+    showRun();
+    runChanged();
+    if (Studio.view === "samples") draw();
+    else Studio.show(Studio.view);
+  });
   $("class-select").addEventListener("change", draw);
   $("count").addEventListener("change", draw);
   $("samples-form").addEventListener("submit", (e) => { e.preventDefault(); draw(); });
@@ -159,7 +235,10 @@ async function init() {
   });
   $("interp-form").addEventListener("submit", (e) => { e.preventDefault(); interpolate(); });
   showRun();
-  await draw();
+  runChanged();
+  const run = current();
+  if (run && !run.has_generator && run.has_log) Studio.show("training");  // nothing to sample yet: watch it
+  else await draw();
   document.body.dataset.ready = "1";
 }
 
