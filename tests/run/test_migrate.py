@@ -52,14 +52,3 @@ def test_a_newer_layout_is_refused_with_a_hint(tmp_path):
     with pytest.raises(GanforgeError, match="written by a newer ganforge .* upgrade"):
         read_config(tmp_path)
 
-
-def test_a_layout_2_config_written_before_fit_and_mirror_existed_still_reads(tmp_path):
-    from ganforge.run.shipped import SHIPPED_DIR
-
-    older = json.loads((SHIPPED_DIR / "mnist-cond" / "config.json").read_text())["train_config"]
-    assert older["config_version"] == CONFIG_VERSION and "fit" not in older and "mirror" not in older
-    (tmp_path / "config.json").write_text(json.dumps(older))
-    cfg = read_config(tmp_path)  # those runs cropped folder images and never mirrored them
-    assert cfg.fit == "crop" and cfg.mirror is False
-    written = json.loads(cfg.to_json())
-    assert {k: v for k, v in written.items() if k not in ("fit", "mirror")} == older  # nothing else changes

@@ -25,10 +25,6 @@ LAYOUT_1_NULLS: dict[str, Any] = {
 }
 
 
-# Fields added to layout 2 after files of it were written, with what those files' runs did.
-LAYOUT_2_LATER: dict[str, Any] = {"fit": "crop", "mirror": False}
-
-
 def migrate(data: dict[str, Any], *, source: str, image_shape: Callable[[str], tuple[int, int, int]],
             dataset_size: Callable[[str, str | None], int]) -> dict[str, Any]:
     """``data`` in the current layout. ``image_shape(preset)`` and ``dataset_size(dataset, data_dir)`` supply
@@ -38,10 +34,7 @@ def migrate(data: dict[str, Any], *, source: str, image_shape: Callable[[str], t
         raise GanforgeError(f"{source} was written by a newer ganforge (config version {version!r}); upgrade "
                             f"ganforge to read it")
     if version == CONFIG_VERSION:
-        # Layout 2 gained `fit` and `mirror` after its first files were written (runs, pretrained folders, the
-        # generators that ship with ganforge): those runs cropped folder images and never mirrored them.
-        missing = {k: v for k, v in LAYOUT_2_LATER.items() if k not in data}
-        return {**data, **missing} if missing else data
+        return data
     out = dict(data)
     for key, value in LAYOUT_1_NULLS.items():
         if out.get(key) is None:
