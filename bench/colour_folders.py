@@ -5,15 +5,16 @@ from Debian packages: icon themes (icons64), the Noto colour emoji font (emoji64
 wallpaper packages (photos64). Each package is fetched with `apt-get download` into a temporary folder and
 unpacked there with `dpkg -x`; nothing is installed. SVG-only themes are left out, so no renderer is needed.
 
-    python bench/colour_folders.py /work/data/colour                  # every folder
-    python bench/colour_folders.py /work/data/colour --only emoji64   # just one (comma-separated names)
+    python bench/colour_folders.py COLOUR                  # every folder
+    python bench/colour_folders.py COLOUR --only emoji64   # just one (comma-separated names)
 
 Per folder NAME it writes OUT_DIR/NAME/ (the PNGs and a MANIFEST.md), OUT_DIR/NAME-imagefolder/all/ (relative
 symlinks to the same files, for torchvision's ImageFolder, which needs a class sub-folder) and OUT_DIR/NAME_sheet.png
-(an 8x8 contact sheet of the first 64 files). The same command with the same package versions gives byte-identical
-folders: inputs are sorted, every random choice is seeded, and the files are numbered in a seeded shuffle so that
-the first N files of a folder are a fair sample of all of it. Needs apt's package lists (`apt-get update`),
-Pillow (with raqm, for the emoji sequences) and numpy.
+(an 8x8 contact sheet of the first 64 files), and for images with transparency OUT_DIR/NAME-rgb/ (the same
+images composited onto white, as ganforge's loader sees them). The same command with the same package versions
+gives byte-identical folders: inputs are sorted, every random choice is seeded, and the files are numbered in a
+seeded shuffle so that the first N files of a folder are a fair sample of all of it. Needs apt's package lists
+(`apt-get update`), Pillow (with raqm, for the emoji sequences) and numpy.
 """
 
 from __future__ import annotations
@@ -372,6 +373,14 @@ def write_folder(folder: Folder, out_dir: Path, work: Path, cmd: str) -> None:
     (linked / "all").mkdir(parents=True)
     for fname in names:
         os.symlink(Path("..", "..", folder.name, fname), linked / "all" / fname)
+    if any(items[i].image.mode == "RGBA" for i in order):
+        # torchvision's loader (the peers') drops alpha, ganforge's composites onto white: NAME-rgb/ holds the
+        # white-composited pixels, so a comparison feeds every program the same images.
+        flat = out_dir / f"{folder.name}-rgb"
+        shutil.rmtree(flat, ignore_errors=True)
+        flat.mkdir()
+        for fname in names:
+            on_white(Image.open(final / fname)).save(flat / fname)
     contact_sheet([final / n for n in sorted(names)], out_dir / f"{folder.name}_sheet.png")
     size = sum(f.stat().st_size for f in final.iterdir()) / 1e6
     srcs = "; ".join(f"{n} {pkgs[n].version} ({', '.join(pkgs[n].licences)})" for n in folder.packages)

@@ -6,6 +6,9 @@ come from the iteration lines it prints, and its generator is the last ``netG_ep
 runs stop on SIGTERM (checkpoint, then exit). Then every generator is measured the same way: Inception FID and
 KID of ``--n`` samples against the folder's images at the run's resolution (``ganforge eval``).
 
+The folder should hold RGB images: the peer's loader (torchvision's) drops an alpha channel, where ganforge's
+composites onto white (``bench/colour_folders.py`` writes ``icons64-rgb/``, the icons on white, for this).
+
     python bench/compare_dcgan_peer.py --folder DIR --seconds 600 --n 2000 \\
         --inception-weights weights-inception-2015-12-05-6726825d.pth --json out.json
 """

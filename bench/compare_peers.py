@@ -1,4 +1,4 @@
-"""ganforge against the Keras/TensorFlow tutorial programs in ../shared/peers, side by side in one run.
+"""ganforge against the Keras/TensorFlow tutorial programs (--peers DIR), side by side in one run.
 
 Each round runs every peer and then ganforge's same model at the same batch size, one process at a time
 (never in parallel: they would share the cores); the figure per side is the median over the rounds,
@@ -60,7 +60,7 @@ def run_ganforge(preset: str, batch: int, steps: int, precision: str = "fp32", w
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--peer-python", required=True, help="python of a venv with ../shared/peers/requirements.txt")
+    ap.add_argument("--peer-python", required=True, help="python of a venv with the peers' requirements.txt")
     ap.add_argument("--peers", default=str(DEFAULT_PEERS))
     ap.add_argument("--data", help="MNIST train-images-idx3-ubyte.gz for the peers (default: theirs)")
     ap.add_argument("--rounds", type=int, default=3)

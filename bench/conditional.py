@@ -5,8 +5,8 @@ The run trains in chunks of --every steps (a resume is exact, so the chunks make
 go) and is measured with ``ganforge eval``'s code after each chunk; the clock counts training only.
 With an existing --out, the run there is carried on to --steps (measured from its next multiple of --every).
 
-    python bench/conditional.py --data-dir ../shared/data --preset dcgan-28-cond --steps 3000 --every 1000
-    python bench/conditional.py --data-dir ../shared/data --preset dcgan-28-fast --steps 3000 --every 1000
+    python bench/conditional.py --data-dir DATA --preset dcgan-28-cond --steps 3000 --every 1000
+    python bench/conditional.py --data-dir DATA --preset dcgan-28-fast --steps 3000 --every 1000
 """
 
 from __future__ import annotations

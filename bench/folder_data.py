@@ -1,7 +1,7 @@
 """How fast a folder of images reaches the training loop: probe, first decode, cached load, and batches per second
 from memory and streamed from disk by worker processes.
 
-    python bench/folder_data.py /work/data/colour/icons64 /work/data/colour/emoji64 --workers 2
+    python bench/folder_data.py COLOUR/icons64 COLOUR/emoji64 --workers 2
 
 For each folder, in a fresh temporary cache: ``probe_folder``; ``load_dataset`` twice (the first decodes and
 writes the cache, the second reads it); then ``--batches`` batches of ``--batch-size`` delivered by the in-memory

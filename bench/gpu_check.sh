@@ -4,7 +4,7 @@
 # checkpoint and resume, sampling), then the targets: dcgan-28's MNIST epoch and sampling rate, and
 # the default preset's time to recognisable digits.
 #
-#   mkdir -p shared/data && cp -r ../shared/data/mnist shared/data/    # here, once (shared/ is ignored)
+#   mkdir -p shared/data && cp -r DATA/mnist shared/data/    # here, once (shared/ is ignored)
 #   device run: bash bench/gpu_check.sh          (timeout_s 570; figures and logs come back in $OUT)
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=1 bash bench/gpu_check.sh     # dry run of the plumbing on a CPU
 #

@@ -5,7 +5,7 @@
 # 11.80, 10.08 for 6,000, 10,000, 20,000, 80,000 decay steps), and one core runs ~7 steps/s: the
 # GPU's steps are what the FID targets need.
 #
-#   mkdir -p shared/data && cp -r ../shared/data/mnist shared/data/    # here, once (shared/ is ignored)
+#   mkdir -p shared/data && cp -r DATA/mnist shared/data/    # here, once (shared/ is ignored)
 #   device run: bash bench/gpu_quality.sh           (timeout_s 570; GPU_QUALITY_DATASET=fashion-mnist too)
 #   GPU_QUALITY_DEVICE=cpu GPU_QUALITY_DATASET=mnist-sample GPU_QUALITY_TRAIN_S=0 GPU_QUALITY_FIRST_STEPS=4 \
 #       bash bench/gpu_quality.sh                   # dry run of the plumbing on a CPU

@@ -5,7 +5,7 @@ and, for a conditional run, how often each requested class is read as that class
 same MNIST or Fashion-MNIST classifier); writes the pretrained folder (``run.save_pretrained``), a model card
 with the figures, the training budget and the exact commands, and ``pretrained.json`` with the same.
 
-    python bench/make_pretrained.py runs/pretrained/mnist-a mnist --data-dir ../shared/data \\
+    python bench/make_pretrained.py runs/pretrained/mnist-a mnist --data-dir DATA \\
         --command "ganforge train --preset dcgan-28-hinge ..."
 """
 
@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--env", default="OMP_NUM_THREADS=1", help="the environment it ran in (default OMP_NUM_THREADS=1)")
     ap.add_argument("--data-dir", required=True, help="folder holding mnist/ and fashion-mnist/ (real data)")
     ap.add_argument("--n", type=int, default=10000, help="samples for ganforge eval (default 10000)")
+    ap.add_argument("--machine", help="how the training machine is described (default: the CPU's name, shared with "
+                                      "other work, one torch thread)")
     args = ap.parse_args()
 
     run_dir = Path(args.run_dir)
@@ -88,7 +90,8 @@ def main() -> None:
     records = [r for r in read_log(run_dir / "log.jsonl") if "loss_g" in r]
     budget = {"steps": records[-1]["step"], "batch_size": cfg.batch_size, "images": records[-1]["images"],
               "epochs": records[-1]["epoch"], "train_seconds": round(records[-1]["time"]),
-              "machine": f"{cpu_name()}, {os.cpu_count()} cores shared with other work, one torch thread"}
+              "machine": args.machine or f"{cpu_name()}, {os.cpu_count()} cores shared with other work, one torch "
+                                         "thread"}
     info = {"name": PREFIX + args.name, "preset": cfg.preset, "dataset": cfg.dataset,
             "command": args.command, "environment": args.env,
             "eval_command": shlex.join(eval_cmd).replace(str(run_dir), "RUN_DIR"),

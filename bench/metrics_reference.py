@@ -6,10 +6,10 @@ For each dataset, three stand-in "generators" are scored against the test split,
 - uniform noise: uint8 noise, the worst case.
 
 Usage (domain metrics only, the README table):
-    python bench/metrics_reference.py --data-dir ../shared/data --n 10000
+    python bench/metrics_reference.py --data-dir DATA --n 10000
 Inception metrics too (about 9 images/s on 2 CPU cores, so keep --n-inception small there):
-    python bench/metrics_reference.py --data-dir ../shared/data --n 10000 --n-inception 1000 \\
-        --inception-weights ../shared/data/weights/weights-inception-2015-12-05-6726825d.pth
+    python bench/metrics_reference.py --data-dir DATA --n 10000 --n-inception 1000 \\
+        --inception-weights weights-inception-2015-12-05-6726825d.pth
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Equal time, not equal steps, because time is what a user spends: a ResNet step c
 a lean DCGAN step on a CPU. KID is unbiased in the sample size, so KID from 2,000 samples compares
 with KID from 10,000; FID is not (it falls as n grows), so FIDs compare only at the same n.
 
-    OMP_NUM_THREADS=1 python bench/preset_quality.py --data-dir ../shared/data --budget-s 600 \\
+    OMP_NUM_THREADS=1 python bench/preset_quality.py --data-dir DATA --budget-s 600 \\
         --presets mlp-sgd,dcgan-28 --out runs/pq --inception-weights weights-inception-2015-12-05-6726825d.pth
     python bench/preset_quality.py --presets resnet-28-fashion --calibrate-only
 """

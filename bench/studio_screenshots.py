@@ -4,7 +4,7 @@ Starts ``ganforge serve`` (its own process) on a fresh runs root, trains two sho
 comparison), starts a third from the page's form and photographs it while it trains; then the comparison, the
 new-run form, the architecture and a shipped generator's samples.
 
-    python bench/studio_screenshots.py --data-root ../shared/data --out docs/images
+    python bench/studio_screenshots.py --data-root DATA --out docs/images
 """
 
 from __future__ import annotations

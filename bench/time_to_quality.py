@@ -6,7 +6,7 @@ score 2.1 and uniform noise 8,360 at n=10,000; the default run's grids read as d
 on). The clock counts training only: it stops while the metric is computed, and startup (data load,
 model build, the evaluator's real features) is reported apart.
 
-    python bench/time_to_quality.py --data-dir ../shared/data
+    python bench/time_to_quality.py --data-dir DATA
     python bench/time_to_quality.py --preset dcgan-28 --batch-size 256 --check-every 100
     python bench/time_to_quality.py --preset dcgan-28 --check-every 500 --max-steps 1500 --accel off
 """

@@ -61,3 +61,20 @@ def shapes_folder(root: Any, n: int = 24, size: tuple[int, int] = (32, 32), *, m
             shape((x0, y0, x1, y1), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
         image.convert(mode).save(folder / f"{i:03d}.{fmt}")
     return root
+
+
+def assert_dropout_of_p_03(drop: Any) -> None:
+    """``drop``, a dropout of rate 0.3 in training mode, keeps 70% of its inputs scaled by 1 / 0.7, backpropagates
+    through the same mask, and passes its input through in eval mode."""
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.full((400, 1000), 2.0, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 400,000 draws: 4 standard deviations ~ 0.003
+    assert torch.allclose(y[kept], torch.tensor(2.0 / 0.7))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(g != 0, kept) and torch.allclose(g[kept], torch.tensor(1 / 0.7))
+    drop.eval()
+    assert drop(x) is x

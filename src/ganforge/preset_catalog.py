@@ -140,7 +140,8 @@ def describe_preset(name: str, width: int = WIDTH) -> str:
         lines += wrap.wrap(f"measured (presets/quality.json); the headline: {found[0].dataset_name} "
                            f"{found[1].text()}, {found[0].budget}")
     else:
-        lines.append("measured: nothing yet (bench/preset_quality.py measures a preset)")
+        lines += wrap.wrap("measured: nothing yet (bench/preset_quality.py measures a preset; bench/gpu_colour.sh the "
+                           "colour presets for a GPU, on a GPU)")
     for m in record:
         lines += measurement_lines(m, width)
     g, d = summarize_preset(cfg)

@@ -48,6 +48,19 @@ def test_wide_or_exported_transposed_convolutions_keep_torchs_op(monkeypatch):
     assert len(calls) == 2  # exporters see the plain op
 
 
+def test_images_larger_than_28_px_keep_torchs_op(monkeypatch):
+    """The route loses for 32 and 64 px images (bench/throughput.py --accel): both layer kinds stay with torch."""
+    calls = []
+    real = F.conv_transpose2d
+    monkeypatch.setattr(col2im.F, "conv_transpose2d", lambda *a: calls.append(a) or real(*a))
+    for h, routed in ((14, True), (16, False), (32, False)):  # outputs of 28, 32 and 64 px
+        calls.clear()
+        col2im.conv_transpose2d(torch.randn(2, 8, h, h), torch.randn(8, 3, 4, 4), None, (2, 2), (1, 1), (0, 0))
+        x = torch.randn(2, 3, 2 * h, 2 * h, requires_grad=True)
+        y = col2im.conv2d(x, torch.randn(8, 3, 4, 4), None, (2, 2), (1, 1))
+        assert (calls == []) is routed and y.grad_fn.name().endswith("_ImageInputConv2dBackward") is routed, h
+
+
 @pytest.mark.parametrize("cin,k,s,p", [(1, 5, 2, 1), (3, 4, 2, 1), (2, 3, 1, 1)])
 def test_image_input_convolution_gradients_are_the_same_maths(cin, k, s, p):
     torch.manual_seed(0)

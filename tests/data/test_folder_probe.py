@@ -107,8 +107,10 @@ def test_asked_channels_and_resolution_narrow_the_choice(tmp_path: Path, monkeyp
     presets = colour_presets(monkeypatch)
     shapes_folder(tmp_path, 6, (64, 64))
     assert choose(f"folder:{tmp_path}", resolution=32)[0].preset == presets[32]
+    # Grey asked of 64 px colour images: a preset that makes grey at their size, rather than shrinking them.
     request, lines = choose(f"folder:{tmp_path}", channels=1)
-    assert request.preset == "dcgan-28-fast" and "turned grey and shrunk 2.3x" in lines[0]
+    assert (request.preset, request.channels, request.resolution) == (presets[64], 1, 64)
+    assert lines[0].endswith("your images are turned grey; choose another with --preset")
 
 
 def test_without_a_colour_preset_the_default_says_what_it_does(tmp_path: Path, monkeypatch) -> None:

@@ -94,9 +94,14 @@ def test_keras_init_is_glorot_uniform_with_zero_bias():
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_every_preset_states_its_measured_quality_and_budget(name):
+def test_every_preset_states_its_measured_quality_and_budget(name, capsys):
     # `ganforge presets` shows each preset's headline figure; `ganforge presets NAME` its budget and command.
-    found = headline(measured_quality()[name])
+    # Only a preset for a GPU may wait for one (no GPU measured it yet), and then says how it is measured.
+    found = headline(measured_quality().get(name, []))
+    if found is None and PRESETS[name].purpose.startswith("GPU:"):
+        assert main(["presets", name]) == 0
+        assert "measured: nothing yet" in capsys.readouterr().out and (REPO / "bench" / "gpu_colour.sh").is_file()
+        return
     assert found is not None, name
     m, figure = found
     assert figure.metric in ("fid", "domain_fid", "modes"), figure  # an FID, or the modes covered
@@ -110,7 +115,8 @@ def test_quality_json_holds_only_known_presets_metrics_and_scripts():
 
     keys = {k for m in EVAL_METRICS.values() for k in m.keys}  # what ganforge eval writes
     quality = measured_quality()
-    assert set(quality) == set(PRESETS)
+    assert set(quality) <= set(PRESETS)
+    assert {n for n, p in PRESETS.items() if not p.purpose.startswith("GPU:")} <= set(quality)  # CPU presets: all
     for name, record in quality.items():
         for m in record:
             assert m.figures, (name, m)
@@ -144,7 +150,8 @@ def test_the_table_fits_100_columns_and_lists_every_preset_once(capsys):
         name = row.split()[0]
         c, h, w = PRESETS[name].image_shape
         assert f"  {h}x{w}x{c}  " in row and PRESETS[name].purpose in row
-        assert headline(quality[name])[1].short() in row
+        found = headline(quality.get(name, []))
+        assert (found[1].short() if found else "not measured") in row
         if name in KERAS_TRAINABLE:
             g, d = KERAS_TRAINABLE[name]
             assert f"  {compact(g)} / {compact(d)}  " in row
@@ -183,20 +190,22 @@ def test_an_unknown_preset_name_is_a_one_line_error(capsys):
     assert "unknown preset 'dcgan-29'" in err and ", ".join(preset_names()) in err
 
 
-def test_the_readme_quotes_the_figures_of_quality_json():
-    # The README's ten-minute table copies figures from quality.json; this keeps the copy true.
+def test_the_readme_results_quote_quality_json():
+    # The README's results table copies ganforge's figures from quality.json; this keeps the copy true, and
+    # keeps conditional and unconditional results apart and every FID at the n it states.
     readme = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, ln in enumerate(readme) if ln.startswith("| preset | dataset | steps of batch in 600 s"))
+    start = next(i for i, ln in enumerate(readme) if ln.startswith("| dataset | model | kind | Inception FID | n |"))
     end = next(i for i in range(start, len(readme)) if not readme[i].startswith("|"))
-    rows = readme[start + 2:end]
-    assert len(rows) == 10
-    for row in rows:
+    ours = 0
+    for row in readme[start + 2:end]:
         cells = [c.strip().replace("*", "").replace(",", "") for c in row.strip("|").split("|")]
-        name = cells[0].split("`")[1]
-        m = next(m for m in measured_quality()[name] if m.budget_s == 600)
-        figures = {f.metric: f.value for f in m.figures}
-        assert cells[2] == f"{m.steps} of {m.batch_size}", name
-        if cells[3]:
-            fid, kid = map(float, cells[3].split(" / "))
-            assert (fid, kid) == (figures["fid"], figures["kid_mean"]), name
-        assert float(cells[4]) == figures["domain_fid"], name
+        dataset, model, kind, fid, n = cells[:5]
+        assert kind.split()[0] in ("conditional", "unconditional"), row
+        if not model.startswith("`"):
+            continue  # a published figure
+        ours += 1
+        name, conditional = model.split("`")[1].split()[0], kind.startswith("conditional")
+        found = [f for m in measured_quality()[name] if m.dataset_name == dataset and m.conditional == conditional
+                 for f in m.figures if f.metric == "fid" and f.n == int(n)]
+        assert float(fid) in [f.value for f in found], row
+    assert ours >= 2

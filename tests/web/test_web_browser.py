@@ -4,8 +4,6 @@ decoded are compared with what the run generates for those settings."""
 from __future__ import annotations
 
 import io
-import shutil
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -13,13 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+sync_api = require_chromium()
 
 # Draw every <img> matching the selector onto a canvas and read its pixels back (RGBA, row-major).
 READ_PIXELS = """sel => Array.from(document.querySelectorAll(sel)).map(img => {

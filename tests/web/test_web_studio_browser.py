@@ -13,18 +13,13 @@ import pytest
 import torch
 
 import ganforge
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from ganforge.checkpoint import Checkpoint
 from ganforge.images import grid_image
 from ganforge.web.catalog import Catalog
 from ganforge.web.studio import StudioOptions
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-if not Path(CHROMIUM).is_file():
-    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+sync_api = require_chromium()
 POINTS = "sel => Number((document.querySelector(sel) || {dataset: {}}).dataset.points || 0)"
 GRID_STEP = "() => Number(document.querySelector('#live-grid').dataset.step ?? -1)"
 READ_PIXELS = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;

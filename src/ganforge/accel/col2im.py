@@ -3,7 +3,10 @@
 A generator's last transposed convolution (to 1-4 channels) and the input gradient of a discriminator's
 convolutions from 1-4 channels are the same operation, and oneDNN runs it at about a tenth of its usual
 speed (15 ms for dcgan-28's 64 -> 1 layer at batch 256 on 2 Zen 4 cores; a matmul and a col2im take 4 ms).
-So on the CPU those two take that route; the maths is the same up to rounding.
+So on the CPU those two take that route; the maths is the same up to rounding. It pays for small images
+only: whole train steps measured with ``bench/throughput.py --accel`` on 2 Xeon cores (AVX-512) were 7%
+faster for dcgan-28-fast (28 px) with the route, 5% slower for dcgan-32-rgb-fast and 18% slower for
+dcgan-64-rgb-fast, so images of 32 px and more keep oneDNN's op.
 
 Which layers: every transposed convolution to <= 4 channels, and, in a model that reads images (its
 first layer with weights is a convolution: a discriminator, not a generator), every convolution from
@@ -20,14 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 
 NARROW_CHANNELS = 4
+MAX_SIDE = 31  # images of 32 px and more: the route loses (see above)
 
 
-def _takes_route(x: torch.Tensor, channels: int) -> bool:
-    """Whether a convolution with ``channels`` at its image end takes the matmul + col2im route for ``x``."""
+def _takes_route(x: torch.Tensor, channels: int, image: tuple[int, int]) -> bool:
+    """Whether a convolution with ``channels`` at its image end, an ``image`` of (height, width), takes the
+    matmul + col2im route for ``x``."""
     if torch.jit.is_tracing() or torch.compiler.is_compiling():  # exporters and compilers see the plain op
         return False
-    return (channels <= NARROW_CHANNELS and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu"))
+    return (channels <= NARROW_CHANNELS and max(image) <= MAX_SIDE and x.device.type == "cpu"
+            and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
 
 
 def _col2im(cols: torch.Tensor, weight: torch.Tensor, size: tuple[int, int], stride: tuple[int, int],
@@ -42,11 +47,11 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
                      padding: tuple[int, int], output_padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv_transpose2d`` (groups 1, dilation 1), through a matmul and col2im for few output channels
     on the CPU (autograd differentiates it as it stands: col2im's adjoint is im2col)."""
-    if not _takes_route(x, weight.shape[1]):
-        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
     (h, w), (kh, kw) = x.shape[-2:], weight.shape[-2:]
     size = tuple((n - 1) * s - 2 * p + k + o for n, s, p, k, o in zip((h, w), stride, padding, (kh, kw),
                                                                       output_padding))
+    if not _takes_route(x, weight.shape[1], size):
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
     y = _col2im(x.flatten(2), weight, size, stride, padding)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         y = y.contiguous(memory_format=torch.channels_last)  # the layout the convolution would give (free for C=1)
@@ -83,7 +88,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
            padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv2d`` (groups 1, dilation 1) whose input gradient goes through a matmul and col2im for
     few input channels on the CPU."""
-    if not (_takes_route(x, weight.shape[1]) and torch.is_grad_enabled() and x.requires_grad):
+    if not (_takes_route(x, weight.shape[1], x.shape[-2:]) and torch.is_grad_enabled() and x.requires_grad):
         return F.conv2d(x, weight, bias, stride, padding)
     return _ImageInputConv2d.apply(x, weight, bias, tuple(stride), tuple(padding))
 

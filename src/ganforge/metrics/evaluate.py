@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import torch
@@ -146,7 +146,7 @@ def evaluate_run(
     results = evaluation.compute(images, labels)
 
     mix = classes if conditional else None
-    source: dict[str, Any] = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": seed}
+    source: dict[str, Any] = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "seed": seed}
     if mix:
         source["classes"] = mix
     for attr in ("step", "checkpoint"):  # where the run has them

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -135,7 +135,7 @@ def train_evaluator(
         "epochs": epochs,
         "train_seconds": round(seconds, 1),
         "device": str(device),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     info["weights_sha256"] = save_evaluator(model, info)
     log(f"{dataset} evaluator: test accuracy {acc:.2%} after {epochs} epochs ({seconds:.0f}s), saved to "
