@@ -162,9 +162,16 @@ def test_trainer_takes_the_shared_pass_and_trains_as_two_passes(tmp_path, monkey
     assert plain.gan.backward_pair is None and not plain.accel.shared_backward
     plain.train()
     assert calls == [True, True, True]
+    # Adam turns a gradient near zero into a step of +-lr by its sign, so rounding that flips one moves that weight
+    # by up to 2 lr a step (seen with MKL's AVX2 kernels); everything else must agree to rounding.
+    bound = 2 * cfg["steps"] * max(shared.cfg.lr_g, shared.cfg.lr_d) + 1e-5
     for m_shared, m_plain in ((shared.G, plain.G), (shared.D, plain.D)):
         for (name, a), (_, b) in zip(m_shared.state_dict().items(), m_plain.state_dict().items()):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+            if not a.is_floating_point():
+                assert torch.equal(a, b), name
+                continue
+            close = torch.isclose(a, b, rtol=1e-4, atol=1e-5)
+            assert close.double().mean() >= 0.999 and (a - b).abs().max() <= bound, name
 
 
 def test_trainer_keeps_two_passes_where_d_mixes_the_batch(tmp_path):

@@ -4,9 +4,10 @@
 the MLP tutorial's ``separate`` scheme, EMA with lazy R1 and DiffAugment, a ``simultaneous`` step, and a
 ResNet with WGAN-GP and two D steps), and ``expected.json`` what 0.1.0 computed from them: 16 samples
 (seed 3), the weights after resuming each run for a few steps, and that run's samples. Float results
-depend on the CPU's instruction set, so each record is keyed by torch version, CPU capability and
-threads; on a machine with a record the test demands identical bytes, elsewhere the samples must
-agree with the reference arrays to within float rounding (a broken loop misses by far more).
+depend on the CPU's kernels, so each record is keyed by torch version, CPU model, the instruction sets
+torch, oneDNN and MKL may use, and threads; on a machine with a record the test demands identical bytes,
+elsewhere the samples must agree with the reference arrays to within float rounding (a broken loop misses
+by far more).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 from pathlib import Path
 
@@ -39,9 +41,20 @@ def _recorded_threads():
     torch.set_num_threads(before)
 
 
+def cpu_model() -> str:
+    """Vendor, family and model of the CPU: two CPUs with the same instruction sets (say AVX-512 on an Intel
+    Xeon and on an AMD Zen 4) still run different kernels, so a record holds on its own CPU model only."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines() if ":" in line)
+        return " ".join(info.get(k, "?").strip() for k in ("vendor_id", "cpu family", "model"))
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
 def machine_key() -> str:
-    return (f"torch {torch.__version__.split('+')[0]}, {torch.backends.cpu.get_cpu_capability()}, "
-            f"onednn {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}, {torch.get_num_threads()} threads")
+    return (f"torch {torch.__version__.split('+')[0]}, {cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, "
+            f"onednn {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}, "
+            f"mkl {os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'native')}, {torch.get_num_threads()} threads")
 
 
 def sha(array: np.ndarray) -> str:
