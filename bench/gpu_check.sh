@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks as one prepared run, for a lent GPU (15 minutes of device time in
+# The GPU checks as one prepared run, for a GPU (it fits 15 minutes of device time in
 # all, a command at most 10): CUDA correctness first (training in fp32 and bf16, torch.compile,
 # checkpoint and resume, sampling), then the targets: dcgan-28's MNIST epoch and sampling rate, and
 # the default preset's time to recognisable digits.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The colour quality presets on a folder of one's own images, on a lent GPU, in one call: resnet-64-rgb and
+# The colour quality presets on a folder of one's own images, on a GPU, in one call: resnet-64-rgb and
 # the R3GAN-style r3gan-64-rgb each train for about TRAIN_S seconds of the device (a short timed run first sets
 # the step count, so each preset's learning-rate schedule runs to its end), then bring back what measures them.
 #

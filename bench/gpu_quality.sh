@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long run on a lent GPU: the recipe that gave the best CPU FIDs (dcgan-28-cond-wide: a
+# The long run on a GPU: the recipe that gave the best CPU FIDs (dcgan-28-cond-wide: a
 # constant learning rate, then a linear decay to 0 over the last half) for as many steps as fit
 # TRAIN_S seconds of the device. On the CPU a longer decay kept paying (Fashion-MNIST 13.05, 12.41,
 # 11.80, 10.08 for 6,000, 10,000, 20,000, 80,000 decay steps), and one core runs ~7 steps/s: the

@@ -127,7 +127,7 @@ def test_gpu_check_script_dry_runs_on_the_cpu(tmp_path):
 
 
 def test_gpu_quality_script_dry_runs_on_the_cpu(tmp_path):
-    # bench/gpu_quality.sh (the long run for a lent GPU): time the first steps, train on with a decay,
+    # bench/gpu_quality.sh (the long run for a GPU): time the first steps, train on with a decay,
     # bring the run back. With no time left after 4 first steps it trains to the minimum, twice that.
     env = {**os.environ, "OUT": str(tmp_path / "out"), "GPU_QUALITY_DEVICE": "cpu",
            "GPU_QUALITY_DATASET": "mnist-sample", "GPU_QUALITY_TRAIN_S": "0", "GPU_QUALITY_FIRST_STEPS": "4",
@@ -160,7 +160,7 @@ def test_folder_data_prints_a_row_per_folder(tmp_path):
 
 
 def test_gpu_colour_script_dry_runs_on_the_cpu(tmp_path):
-    # bench/gpu_colour.sh (the colour quality presets on a folder, for a lent GPU): the timed first steps, the run,
+    # bench/gpu_colour.sh (the colour quality presets on a folder, for a GPU): the timed first steps, the run,
     # the pretrained export, and at most the 8 files the device brings back (4 per preset pair); one tiny preset.
     from PIL import Image
 
