@@ -88,10 +88,18 @@
       $("live-grid-caption").textContent = "no grid yet";
       return;
     }
-    img.src = g.url;
+    // the step and caption change once the new picture has loaded, so they always describe what is on screen
+    const shown = () => {
+      img.dataset.step = String(g.step);
+      $("live-grid-caption").textContent = `step ${g.step.toLocaleString()} (fixed noise)`;
+    };
     img.hidden = false;
-    img.dataset.step = String(g.step);
-    $("live-grid-caption").textContent = `step ${g.step.toLocaleString()} (fixed noise)`;
+    if (img.getAttribute("src") === g.url && img.complete && img.naturalWidth > 0) {
+      shown();
+    } else {
+      img.onload = shown;
+      img.src = g.url;
+    }
   }
 
   function drawGrids() {
