@@ -181,3 +181,23 @@ def test_a_failed_write_while_training_is_one_line_and_keeps_earlier_files(two_s
     monkeypatch.undo()
     assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 0  # room again: carries on
     assert b'"step": 4' in (run / "log.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_files_get_the_permissions_a_plain_open_gives_whoever_writes_them(tmp_path, umask):
+    import os
+
+    import torch
+    from safetensors.torch import save_file
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with fileio.atomic_path(tmp_path / "b.safetensors") as tmp:  # safetensors makes a file of its own
+            save_file({"w": torch.zeros(2)}, str(tmp))
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    want = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert want == 0o666 & ~umask
+    assert [(tmp_path / n).stat().st_mode & 0o777 for n in ("a.txt", "b.safetensors")] == [want, want]

@@ -58,11 +58,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        yield tmp_path
+        # mkstemp makes the file private (0600), and some writers (safetensors) make a new one the same way;
+        # give it the permissions a plain open() would.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
-        yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
