@@ -123,6 +123,10 @@ def card(info: dict, run) -> str:
     use = ("labels = torch.full((16,), 7)\n"
            f"images = run.generate(16, seed=0, labels=labels)   # 16 sevens: uint8, 16 x {c} x {h} x {w}" if cond
            else f"images = run.generate(16, seed=0)   # uint8, 16 x {c} x {h} x {w}")
+    k = run.config.clusters
+    selfcond = (f"\n\nIt was trained without labels, self-conditioned: G and D were conditioned on {k} clusters\n"
+                f"that k-means found in the training images (`--clusters {k}`). The last of its {run.z_dim} latent\n"
+                "numbers picks the cluster, each as often as it occurs in the data." if k else "")
     shell = f"ganforge sample {name} --class 7 --out sevens.png" if cond else f"ganforge sample {name} --out grid.png"
     return f"""---
 library_name: ganforge
@@ -134,9 +138,9 @@ tags:
 
 # {name}
 
-A {"class-conditional" if cond else "unconditional"} GAN generator that ships inside ganforge: preset
+{"A class-conditional" if cond else "An unconditional"} GAN generator that ships inside ganforge: preset
 `{info["preset"]}` trained on `{info["dataset"]}`; a {run.z_dim}-number standard-normal latent to a {h}x{w}
-image with {c} channel{"s" if c > 1 else ""}. It loads offline wherever a run folder is accepted.
+image with {c} channel{"s" if c > 1 else ""}. It loads offline wherever a run folder is accepted.{selfcond}
 
 ![samples, seed 0](samples.png)
 
@@ -165,7 +169,7 @@ Measured with `{info["eval_command"]}`{" (and the per-class check of bench/make_
 ## How it was made
 
 ```sh
-{info["environment"]} {info["command"]}
+{info["environment"] + " " if info["environment"] else ""}{info["command"]}
 ```
 
 {b["steps"]:,} steps of {b["batch_size"]} ({b["images"]:,} images, {b["epochs"]:.1f} epochs), {b["train_seconds"]:,} s

@@ -56,7 +56,10 @@ EMPTY = st.just("")
 BAD_VALUES: dict[str, st.SearchStrategy | None] = {
     "preset": EMPTY, "dataset": EMPTY, "channels": st.integers().filter(lambda v: v not in (1, 3)),
     "resolution": NON_POSITIVE, "fit": not_in({"crop", "resize"}), "mirror": None,
-    "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]),
+    "num_classes": NON_POSITIVE, "class_names": st.just([1, 2]), "clusters": st.integers(max_value=1),
+    "cluster_shares": st.one_of(st.just([]), st.just([1.5, -0.5]), st.just([math.nan, 1.0]),
+                                st.lists(st.floats(0, 1), min_size=1, max_size=4)
+                                .filter(lambda v: abs(sum(v) - 1) > 1e-5)),
     "r2_gamma": BAD_NON_NEGATIVE_FLOAT,
     "data_dir": EMPTY, "steps": NON_POSITIVE, "epochs": NON_POSITIVE,
     "batch_size": NON_POSITIVE, "z_dim": NON_POSITIVE, "conditional": None, "optimizer": not_in({"adam", "sgd"}),

@@ -43,7 +43,7 @@ from .updates import UPDATE_RULES
 DEFAULT_PRESET = "dcgan-28-fast"
 DEFAULT_DATASET = "mnist"
 MAX_SEED = 2**32 - 1
-CONFIG_VERSION = 2  # config.json's layout; 1 (no version key) is read through ganforge.run.migrate
+CONFIG_VERSION = 3  # config.json's layout; earlier ones are read through ganforge.run.migrate
 OPTIMIZERS = ("adam", "sgd")
 G_NOISE = ("fresh", "reuse", "same")
 
@@ -95,6 +95,10 @@ DEVICE = Check("auto, cpu, cuda or cuda:N",
 CHANNELS = Check("1 (grey) or 3 (colour)", lambda v: v in (1, 3) and _int(v), argtypes.positive_int)
 TABLE = Check("a table of options", lambda v: isinstance(v, dict))
 NAMES = Check("a list of names", lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v))
+CLUSTERS = Check("an integer of at least 2", lambda v: _int(v) and v >= 2, argtypes.positive_int)
+SHARES = Check("a list of fractions that add up to 1",
+               lambda v: isinstance(v, (list, tuple)) and bool(v) and all(_num(x) and 0 <= x <= 1 for x in v)
+               and abs(sum(v) - 1) < 1e-6)
 
 
 class OneOf:
@@ -166,6 +170,11 @@ class RunConfig:
     num_classes: int | None = opt(int, "classes of a conditional run (from the data)", POSITIVE_INT, nullable=True,
                                   flag=False)
     class_names: list[str] | None = opt(list, "the classes' names (from the data)", NAMES, nullable=True, flag=False)
+    clusters: int | None = opt(int, "self-conditioning: G and D conditioned on K clusters that k-means finds in the "
+                                    "images, not on labels; samples draw a cluster as often as it occurs, so the "
+                                    "model stays unconditional", CLUSTERS, default=None, nullable=True, metavar="K")
+    cluster_shares: list[float] | None = opt(list, "each cluster's share of the images (from the data)", SHARES,
+                                             nullable=True, flag=False)
     extra: dict[str, Any] = opt(dict, "architecture options of the preset, such as width", TABLE, flag=False)
     # How long
     steps: int = opt(int, "total steps of the run (resume counts on to it)", POSITIVE_INT, resumable=True)
@@ -300,6 +309,15 @@ def check_combination(c: RunConfig) -> None:
         # A projection D adds one class embedding per image; a pack of m images has m labels.
         raise GanforgeError(f"pack {c.pack} does not work with a conditional run (the projection D takes one "
                             f"label per image); use pack 1 or drop --conditional")
+    if c.clusters is not None and c.conditional:
+        raise GanforgeError(f"clusters {c.clusters} conditions on clusters found without labels; drop --conditional "
+                            "(or drop --clusters to condition on the dataset's labels)")
+    if c.clusters is not None and c.pack > 1:
+        raise GanforgeError(f"pack {c.pack} does not work with clusters (the projection D takes one cluster per "
+                            "image); use pack 1 or drop --clusters")
+    if c.clusters is not None and (c.num_classes != c.clusters or len(c.cluster_shares or ()) != c.clusters):
+        raise GanforgeError(f"a config with clusters {c.clusters} needs num_classes and cluster_shares for as many "
+                            "clusters (resolution takes them from the data)")
     if c.conditional and c.num_classes is None:
         raise GanforgeError("a conditional config needs num_classes (resolution takes it from the dataset's labels)")
     if c.lr_decay_steps is not None and c.lr_schedule == "constant":

@@ -175,7 +175,8 @@ def build_pretrained_report(folder: Path) -> str:
     c, h, w = config["image_shape"]
     summary = [("generator", name), ("preset", config.get("preset")), ("dataset", tc.get("dataset")),
                ("steps trained", config.get("step")), ("image", f"{h}x{w}x{c}"), ("latent size", config.get("z_dim")),
-               ("classes", config.get("num_classes") or "unconditional")]
+               ("classes", config.get("num_classes") or "unconditional"
+                + (f", self-conditioned on {tc['clusters']} clusters" if tc.get("clusters") else ""))]
     parts = [_section("summary", "Summary", _table(summary))]
     made = [(k, info[k]) for k in ("command", "environment", "budget", "data") if info.get(k) is not None]
     parts.append(_section("made", "How it was made", _table(made) if made else

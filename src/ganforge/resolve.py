@@ -16,8 +16,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .config import DEFAULT_DATASET, DEFAULT_PRESET, REQUIRED, RunConfig, TrainConfig, spec, specs
 from .data import FolderProbe, ImageDataset, StreamingDataset, load_dataset, probe_folder
+from .data.clusters import with_clusters
 from .data.registry import FOLDER_PREFIX
 from .errors import GanforgeError
 from .presets import PRESETS, Preset, get_preset
@@ -34,12 +37,17 @@ class DataFacts:
     size: int  # images
     num_classes: int | None
     class_names: list[str] | None
+    class_shares: list[float] | None = None  # each class's share of the images
 
     @classmethod
     def of(cls, dataset: ImageDataset | StreamingDataset) -> DataFacts:
         labelled = dataset.labels is not None and bool(dataset.num_classes)
+        shares = None
+        if labelled:
+            counts = torch.bincount(dataset.labels, minlength=int(dataset.num_classes)).double()
+            shares = [round(float(x), 8) for x in counts / counts.sum()]
         return cls(dataset.name, len(dataset), int(dataset.num_classes) if labelled else None,
-                   list(dataset.class_names) if labelled and dataset.class_names is not None else None)
+                   list(dataset.class_names) if labelled and dataset.class_names is not None else None, shares)
 
 
 def preset_of(request: TrainConfig) -> Preset:
@@ -63,11 +71,14 @@ def load_for(request: TrainConfig, *, explain: bool = True, streaming: bool = Tr
              log: Log = print) -> tuple[TrainConfig, ImageDataset | StreamingDataset]:
     """The request with its preset chosen (``choose_preset``), and its dataset loaded in the shape the run
     trains on; ``streaming``: a folder too big for memory may come back as a stream."""
+    request.validate()  # before the data is read, and clustered
     request = choose_preset(request, explain=explain, log=log)
     channels, resolution = image_size(request, preset_of(request))
     dataset = load_dataset(request.dataset or DEFAULT_DATASET, data_dir=_absolute(request.data_dir),
                            channels=channels, size=resolution, fit=_pick(request, preset_of(request), "fit"),
                            streaming=streaming, log=log)
+    if request.clusters is not None:
+        dataset = with_clusters(dataset, request.clusters, log=log)
     return request, dataset
 
 
@@ -142,7 +153,13 @@ def resolve(request: TrainConfig, facts: DataFacts) -> RunConfig:
     values["dataset"] = facts.name
     values["data_dir"] = _absolute(request.data_dir)
     values["channels"], values["resolution"] = image_size(request, preset)
+    if values["clusters"] is not None and request.conditional is None:
+        values["conditional"] = False  # a conditional preset conditions on the clusters instead of the labels
     values["num_classes"], values["class_names"] = _classes(values["conditional"], request, facts)
+    if values["clusters"] is not None:  # conditioned on the clusters the data was given (see load_for)
+        values["num_classes"], values["cluster_shares"] = facts.num_classes, facts.class_shares
+    else:
+        values["cluster_shares"] = None
     values["steps"], values["epochs"] = _length(request, preset, facts, values)
     values.setdefault("grid_every", max(1, values["steps"] // 10))
     values.setdefault("checkpoint_every", values["grid_every"])

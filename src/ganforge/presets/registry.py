@@ -92,8 +92,9 @@ def d_channels(c: RunConfig) -> int:
 
 
 def _check_conditional(cfg: RunConfig, *nets: nn.Module) -> None:
-    if cfg.conditional and any(num_classes_of(n) is None for n in nets):
-        raise GanforgeError(f"preset {cfg.preset!r} has no class-conditional version; conditional presets: "
+    if (cfg.conditional or cfg.clusters) and any(num_classes_of(n) is None for n in nets):
+        how = "class-conditional" if cfg.conditional else "conditional (--clusters)"
+        raise GanforgeError(f"preset {cfg.preset!r} has no {how} version; conditional presets: "
                             f"{', '.join(conditional_presets())}")
 
 

@@ -4,6 +4,7 @@ Layout 1 (ganforge 0.1; no ``config_version`` key) wrote ``null`` for every sett
 and the trainer of that version read a ``null`` as the value it then used: no R1, Adam's default betas,
 the ``sum`` update, and so on. Those values are written out here, so an old run rebuilds, samples and
 resumes exactly as it did. Its class count and names lived in ``extra``; its image shape was the preset's.
+Layout 2 lacked the self-conditioning fields of layout 3 (``clusters``, ``cluster_shares``): it had none.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def migrate(data: dict[str, Any], *, source: str, image_shape: Callable[[str], t
     if version == CONFIG_VERSION:
         return data
     out = dict(data)
+    out.setdefault("clusters", None)  # layout 3 added self-conditioning; earlier runs have none
+    out.setdefault("cluster_shares", None)
+    if version == 2:
+        out["config_version"] = CONFIG_VERSION
+        return out
     for key, value in LAYOUT_1_NULLS.items():
         if out.get(key) is None:
             out[key] = value

@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..device import resolve_device
 from ..errors import GanforgeError
 from ..images import to_pil, to_uint8
+from ..models.clusters import sampling_generator, sampling_z_dim
 from ..models.conditional import call, num_classes_of
 from ..presets import Preset, build_generator, get_preset
 from .folder import checkpoint_path, config_from_dict
@@ -62,7 +63,8 @@ class Run:
 
     @property
     def z_dim(self) -> int:
-        return int(self.config.z_dim)
+        """The latent size; a self-conditioned run's has one more coordinate, which picks the cluster."""
+        return sampling_z_dim(int(self.config.z_dim), self.config.clusters)
 
     @property
     def num_classes(self) -> int | None:
@@ -167,7 +169,7 @@ def load_run_folder(path: Path, *, checkpoint: str = "last", device: str | None 
     dev = resolve_device(device)
     g = build_generator(config, dev)
     ckpt.load_module("G_ema" if config.ema_kimg else "G", g)
-    g.to(dev).eval()
+    g = sampling_generator(g, config.cluster_shares).to(dev).eval()
     return Run(path, config, g, dev, int(ckpt.meta.get("step", 0)), ckpt_path)
 
 
@@ -202,7 +204,7 @@ def load_pretrained(path_or_repo_id: str | os.PathLike[str], *, device: str | No
         lines = str(e).splitlines()
         raise GanforgeError(f"'{path / MODEL_FILE}' does not fit preset {train_config.preset!r} "
                             f"({(lines[1] if len(lines) > 1 else lines[0]).strip()})") from None
-    generator.to(dev).eval()
+    generator = sampling_generator(generator, train_config.cluster_shares).to(dev).eval()
     loaded = Generator(path, train_config, generator, dev, int(config.get("step", 0)), path / MODEL_FILE)
     loaded.shipped = shipped_name_of(path)
     return loaded

@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 from ..errors import GanforgeError
 from ..fileio import atomic_path, atomic_write_text
 from ..images import save_grid
+from ..models.clusters import trained_generator
 from ..version import __version__
 
 FORMAT = "ganforge-generator"
@@ -59,7 +60,7 @@ def save_pretrained(run: Any, path: str | os.PathLike[str]) -> Path:
               "num_classes": run.num_classes, "class_names": run.class_names, "step": run.step,
               "output": "float N x C x H x W in [-1, 1]", "train_config": train_config}
     # clone(): safetensors refuses tensors that share storage.
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in run.generator.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in trained_generator(run.generator).state_dict().items()}
     with atomic_path(path / MODEL_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "ganforge": FORMAT})
     atomic_write_text(path / CONFIG_FILE, json.dumps(config, indent=2) + "\n")

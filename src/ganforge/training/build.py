@@ -32,6 +32,7 @@ from ..data import ImageDataset, StreamingDataset
 from ..device import resolve_device
 from ..errors import GanforgeError
 from ..losses import LOSSES
+from ..models.clusters import draw_clusters
 from ..penalties import active_penalties
 from ..presets import build_models
 from ..resolve import DataFacts, load_for, preview, resolve
@@ -154,6 +155,8 @@ def _fixed_noise(cfg: RunConfig, device: torch.device) -> tuple[torch.Tensor, to
     """The grid's noise, from a generator of its own: the same images-to-be at every step."""
     fixed = torch.Generator().manual_seed(cfg.seed + 2)
     z = torch.randn(cfg.grid_size ** 2, cfg.z_dim, generator=fixed).to(device)
+    if cfg.cluster_shares:  # self-conditioned: an unconditional grid, its clusters drawn as sampling draws them
+        return z, draw_clusters(cfg.cluster_shares, len(z), generator=fixed).to(device)
     if not cfg.num_classes:
         return z, None
     rows = min(cfg.num_classes, MAX_GRID_CLASSES)  # one row per class, the same noise down each column

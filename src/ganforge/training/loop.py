@@ -27,6 +27,7 @@ from ..errors import GanforgeError
 from ..fileio import append_text, remove_stale_temps
 from ..images import save_grid, to_uint8
 from ..loggers import TrainingLogger, make_logger
+from ..models.clusters import draw_clusters
 from ..models.conditional import call
 from ..resolve import resume_request
 from ..run.folder import (
@@ -66,7 +67,7 @@ class Trainer:
                 self.cfg.eval_metric, dataset=self.cfg.dataset, data_dir=self.cfg.data_dir, device=self.device,
                 n=self.cfg.eval_n, image_shape=(self.cfg.channels, self.cfg.resolution, self.cfg.resolution),
                 fit=self.cfg.fit,
-                seed=self.cfg.seed, num_classes=self.cfg.num_classes, log=self.log)
+                seed=self.cfg.seed, num_classes=self.cfg.num_classes if self.cfg.conditional else None, log=self.log)
         self.best: float | None = None  # best value of the eval metric so far
         self.last_eval: dict[str, float] = {}
         self.step = 0
@@ -291,6 +292,8 @@ class Trainer:
         """``n`` uint8 images on the CPU from their own seeded noise (the training RNG is untouched), in
         chunks of 500; ``labels``: the classes a conditional run is asked for (the evaluator's class mix)."""
         z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+        if labels is None and self.cfg.cluster_shares:  # self-conditioned: clusters in their shares
+            labels = draw_clusters(self.cfg.cluster_shares, n, generator=torch.Generator().manual_seed(seed + 1))
         y = labels.to(self.device) if labels is not None else None
         ys = y.split(500) if y is not None else [None] * len(z.split(500))
         return torch.cat([self.generate(c.to(self.device), yc).cpu() for c, yc in zip(z.split(500), ys)])

@@ -20,6 +20,7 @@ from ..config import RunConfig
 from ..errors import GanforgeError
 from ..guard import flag_nonfinite, step_unless_flagged
 from ..losses import GANLoss
+from ..models.clusters import draw_clusters
 from ..models.conditional import call
 from ..pacgan import pack
 from ..penalties import Penalty, PenaltyInputs, d_penalty
@@ -86,12 +87,15 @@ class GANStep:
         return self.sampler.labelled_batch(d_step)
 
     def noise(self) -> tuple[Tensor, Labels]:
-        """Latents, then class labels uniform over the classes (None for an unconditional run). Every process
+        """Latents, then class labels uniform over the classes (clusters in their shares; None for an
+        unconditional run). Every process
         draws the global batch's numbers and keeps its slice: the same numbers as one process would use."""
         n, world, rank = self.batch, self.ctx.world, self.ctx.rank
         z = torch.randn(n * world, self.cfg.z_dim, device=self.device, generator=self.noise_gen)
         y = None
-        if self.cfg.num_classes:
+        if self.cfg.cluster_shares:  # self-conditioned: clusters as often as the real images fall in them
+            y = draw_clusters(self.cfg.cluster_shares, n * world, device=self.device, generator=self.noise_gen)
+        elif self.cfg.num_classes:
             y = torch.randint(self.cfg.num_classes, (n * world,), device=self.device, generator=self.noise_gen)
         if self.ctx.enabled:
             z, y = z[rank * n:(rank + 1) * n], None if y is None else y[rank * n:(rank + 1) * n]

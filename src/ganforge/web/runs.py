@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from ..errors import GanforgeError
+from ..models.clusters import sampling_z_dim
 from ..run.folder import CONFIG_FILE, checkpoint_path, is_run_folder, read_config
 from ..run.pretrained import is_pretrained_folder
 
@@ -217,7 +218,7 @@ class ServedRun:
         elif (self.folder / CONFIG_FILE).is_file():  # not loaded (no checkpoint yet, or not asked for yet)
             config = self.config()
             c, h, w = config.channels, config.resolution, config.resolution
-            step, z_dim = self.checkpoint_step(), config.z_dim
+            step, z_dim = self.checkpoint_step(), sampling_z_dim(config.z_dim, config.clusters)
             names = [str(x) for x in config.class_names] if config.conditional and config.class_names else None
         else:  # started a moment ago: the trainer has not written its config yet
             from ..presets import get_preset
