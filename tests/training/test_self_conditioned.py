@@ -91,7 +91,7 @@ def test_a_resumed_run_finds_the_same_clusters(cluster_run, tmp_path):
 
 @pytest.mark.parametrize("kw, match", [
     ({"conditional": True}, "clusters 6 conditions on clusters found without labels; drop --conditional"),
-    ({"preset": "mlp-adam", "extra": {}}, "preset 'mlp-adam' has no conditional \\(--clusters\\) version"),
+    ({"preset": "mlp-adam", "extra": {}}, "preset 'mlp-adam' has no conditional version, which --clusters needs"),
     ({"pack": 2}, "pack 2 does not work with clusters"),
     ({"clusters": 1}, "clusters must be an integer of at least 2, got 1"),
 ])

@@ -92,9 +92,11 @@ def d_channels(c: RunConfig) -> int:
 
 
 def _check_conditional(cfg: RunConfig, *nets: nn.Module) -> None:
-    if (cfg.conditional or cfg.clusters) and any(num_classes_of(n) is None for n in nets):
-        how = "class-conditional" if cfg.conditional else "conditional (--clusters)"
-        raise GanforgeError(f"preset {cfg.preset!r} has no {how} version; conditional presets: "
+    if cfg.clusters and any(num_classes_of(n) is None for n in nets):
+        raise GanforgeError(f"preset {cfg.preset!r} has no conditional version, which --clusters needs; the lean "
+                            "DCGAN and ResNet presets have one (see 'ganforge presets')")
+    if cfg.conditional and any(num_classes_of(n) is None for n in nets):
+        raise GanforgeError(f"preset {cfg.preset!r} has no class-conditional version; conditional presets: "
                             f"{', '.join(conditional_presets())}")
 
 
