@@ -208,4 +208,4 @@ def test_the_readme_results_quote_quality_json():
         found = [f for m in measured_quality()[name] if m.dataset_name == dataset and m.conditional == conditional
                  for f in m.figures if f.metric == "fid" and f.n == int(n)]
         assert float(fid) in [f.value for f in found], row
-    assert ours >= 3
+    assert ours >= 4
