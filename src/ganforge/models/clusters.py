@@ -47,8 +47,8 @@ def trained_generator(module: nn.Module) -> nn.Module:
     return module.inner if isinstance(module, ClusterSampled) else module
 
 
-def draw_clusters(shares: list[float], n: int, *, device: torch.device | str = "cpu",
+def draw_clusters(shares: list[float] | torch.Tensor, n: int, *, device: torch.device | str = "cpu",
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` cluster indices drawn in the clusters' shares."""
-    weights = torch.tensor(shares, dtype=torch.float32, device=device)
+    """``n`` cluster indices drawn in the clusters' shares (a list, or a tensor already on ``device``)."""
+    weights = torch.as_tensor(shares, dtype=torch.float32, device=device)
     return torch.multinomial(weights, n, replacement=True, generator=generator)

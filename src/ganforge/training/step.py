@@ -52,6 +52,9 @@ class GANStep:
         self.batch = cfg.batch_size // ctx.world  # this process's share of the batch
         self.d_steps, self.reuse_noise = cfg.d_steps, cfg.g_noise in ("reuse", "same")
         self.index = 0
+        # a self-conditioned run's cluster shares, on the device once rather than copied there every step
+        self.cluster_weights = (torch.tensor(cfg.cluster_shares, dtype=torch.float32, device=device)
+                                if cfg.cluster_shares else None)
         # With g_noise "reuse", the D step's G forward serves the G step too when recomputing it would
         # give the same numbers: no BatchNorm statistics, spectral-norm vectors (buffers) or dropout. With
         # "same" it always does: G's statistics move once per step, as in PyTorch's DCGAN example.
@@ -88,13 +91,13 @@ class GANStep:
 
     def noise(self) -> tuple[Tensor, Labels]:
         """Latents, then class labels uniform over the classes (clusters in their shares; None for an
-        unconditional run). Every process
-        draws the global batch's numbers and keeps its slice: the same numbers as one process would use."""
+        unconditional run). Every process draws the global batch's numbers and keeps its slice: the same
+        numbers as one process would use."""
         n, world, rank = self.batch, self.ctx.world, self.ctx.rank
         z = torch.randn(n * world, self.cfg.z_dim, device=self.device, generator=self.noise_gen)
         y = None
-        if self.cfg.cluster_shares:  # self-conditioned: clusters as often as the real images fall in them
-            y = draw_clusters(self.cfg.cluster_shares, n * world, device=self.device, generator=self.noise_gen)
+        if self.cluster_weights is not None:  # self-conditioned: clusters as often as the real images fall in them
+            y = draw_clusters(self.cluster_weights, n * world, device=self.device, generator=self.noise_gen)
         elif self.cfg.num_classes:
             y = torch.randint(self.cfg.num_classes, (n * world,), device=self.device, generator=self.noise_gen)
         if self.ctx.enabled:
